@@ -1,0 +1,55 @@
+"""The calibration package's exceptions: one base class, specific subclasses.
+
+Every message names the file (or photo) and the problem, so a batch can record it per photo
+and go on.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CalibrationError",
+    "StickerSpecError",
+    "StickerNotFoundError",
+    "TooFewMarkersError",
+    "DuplicateMarkerError",
+    "ForeignMarkerError",
+    "StickerOutOfFrameError",
+    "HomographyError",
+    "ColourFitError",
+]
+
+
+class CalibrationError(Exception):
+    """Base class of everything the calibration raises."""
+
+
+class StickerSpecError(CalibrationError, ValueError):
+    """A sticker description is missing, unreadable or invalid (names the file and field)."""
+
+
+class StickerNotFoundError(CalibrationError):
+    """No marker of the sticker was found in the photo."""
+
+
+class TooFewMarkersError(CalibrationError):
+    """Fewer markers than a reliable homography needs (at least 3)."""
+
+
+class DuplicateMarkerError(CalibrationError):
+    """The same marker id was detected more than once (two stickers, or a reflection)."""
+
+
+class ForeignMarkerError(CalibrationError):
+    """Markers with ids that the sticker description does not have (another sticker)."""
+
+
+class StickerOutOfFrameError(CalibrationError):
+    """The sticker is partly outside the photo."""
+
+
+class HomographyError(CalibrationError):
+    """The homography could not be estimated or is degenerate."""
+
+
+class ColourFitError(CalibrationError):
+    """The colour correction could not be fitted."""
