@@ -1,0 +1,233 @@
+"""Batch processing of a study's uploads into the study store (``donorsite process``).
+
+Flow: read the manifest -> hash every listed file and register it in the store (new, changed
+or unchanged) -> run the stages on the photos without a result -> store each result in its
+own transaction -> export the tables. Safe to kill at any point and run again: photos whose
+result was committed are skipped, the rest are processed, nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.decode import read_bytes, sha256_bytes
+from pipeline.errors import IngestError, StoreError
+from pipeline.manifest import ManifestRow, read_manifest, resolve_input
+from pipeline.provenance import git_commit, software_version
+from pipeline.stages import Prepared, PrepareOptions, Task
+from pipeline.store import Store
+
+__all__ = ["ProcessSummary", "process_study", "plan_tasks"]
+
+
+@dataclass
+class ProcessSummary:
+    """What a batch did."""
+
+    new: int = 0
+    unchanged: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    processed: int = 0
+    out_dir: Path | None = None
+
+    @property
+    def n_failed(self) -> int:
+        return sum(self.failed.values())
+
+    @property
+    def photos_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+def _dicom_identity(data: bytes) -> tuple[str | None, dt.datetime | None] | None:
+    """Subject and acquisition time from a DICOM header, or None for other files."""
+    if data[128:132] != b"DICM":
+        return None
+    import io
+
+    import pydicom
+
+    from pipeline.decode import _dicom_datetime
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception:
+        return (None, None)
+    subject = str(ds.get("ClinicalTrialSubjectID", "") or ds.get("PatientID", "") or "") or None
+    return subject, _dicom_datetime(ds)
+
+
+def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id: int,
+               reprocess: bool, summary: ProcessSummary) -> list[Task]:
+    """Register every valid row's file in the store and return the photos to process."""
+    key = str(manifest.resolve())
+    hashed: list[tuple[ManifestRow, str, int, tuple | None]] = []
+    for row in rows:
+        if row.error is not None:
+            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
+                                      source_name=row.file, code=row.error.code,
+                                      message=str(row.error))
+            summary.failed[row.error.code] += 1
+            continue
+        try:
+            data = read_bytes(row.path)
+        except IngestError as exc:
+            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
+                                      source_name=row.file, code=exc.code,
+                                      message=f"{manifest.name} line {row.line}: {exc}")
+            summary.failed[exc.code] += 1
+            continue
+        hashed.append((row, sha256_bytes(data), len(data), _dicom_identity(data)))
+        del data
+    # DICOM rows may take subject and day from the file; day 0 = the subject's first photo.
+    first_seen: dict[str, dt.datetime] = {}
+    for row, _, _, ident in hashed:
+        if ident and ident[1] is not None:
+            subj = row.subject_id or ident[0]
+            if subj and (subj not in first_seen or ident[1] < first_seen[subj]):
+                first_seen[subj] = ident[1]
+    tasks: list[Task] = []
+    for row, sha, size, ident in hashed:
+        flags: list[str] = []
+        subject, day = row.subject_id, row.visit_day
+        if ident is not None:
+            file_subject, acquired = ident
+            if subject and file_subject and file_subject != subject:
+                flags.append("dicom_subject_conflict")
+            subject = subject or file_subject
+            if subject and acquired and subject in first_seen:
+                file_day = (acquired.date() - first_seen[subject].date()).days
+                if day is not None and file_day != day and row.subject_id:
+                    flags.append("dicom_day_conflict")
+                day = day if day is not None else file_day
+        if not subject or day is None:
+            msg = (f"{manifest.name} line {row.line}: {row.file!r} has no subject_id/visit_day "
+                   "in the manifest or the DICOM header")
+            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
+                                      source_name=row.file, code="bad_row", message=msg)
+            summary.failed["bad_row"] += 1
+            continue
+        rec = store.register_photo(manifest=key, source_name=row.file, sha256=sha,
+                                   size_bytes=size, subject_id=subject, visit_day=day,
+                                   site=row.site, extra_flags=tuple(flags))
+        if rec.has_result and not reprocess:
+            summary.unchanged += 1
+            continue
+        tasks.append(Task(rec.photo_id, store.next_result_version(rec.photo_id), row.path,
+                          row.file, sha))
+    return tasks
+
+
+def process_study(target: str | Path, settings: Settings, *, reprocess: bool = False,
+                  reason: str | None = None, progress: bool = True,
+                  on_result: Callable[[Prepared], None] | None = None) -> ProcessSummary:
+    """Process every photo of a study's manifest into the study store.
+
+    Parameters
+    ----------
+    target : str or Path
+        ``manifest.csv`` or the study folder holding it.
+    settings : Settings
+        Output folder, model, sticker, workers, device.
+    reprocess : bool, optional
+        Make new result versions for photos that already have one (old ones are kept).
+    reason : str, optional
+        Why (required with ``reprocess``); stored with the run.
+    progress : bool, optional
+        Show a progress bar.
+
+    Returns
+    -------
+    ProcessSummary
+    """
+    from calibration import load_sticker
+
+    from pipeline.engine import Engine
+    from pipeline.exports import export_tables
+
+    if reprocess and not (reason and reason.strip()):
+        raise ValueError("--reprocess needs --reason TEXT (kept with the new results)")
+    t0 = time.perf_counter()
+    manifest = resolve_input(target)
+    rows = read_manifest(manifest)
+    sticker = load_sticker(settings.sticker)
+    engine = Engine.create(settings)
+    summary = ProcessSummary(out_dir=settings.out_dir)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    with Store.open(settings.store_path) as store:
+        run_id = store.begin_run(
+            software_version=software_version(), git_commit=git_commit(),
+            model_name=engine.model_name, model_sha256=engine.model_sha256,
+            sticker=sticker.to_dict(), params=engine.params(), reason=reason,
+            command=shlex.join(sys.argv))
+        tasks = plan_tasks(rows, store, manifest=manifest, run_id=run_id, reprocess=reprocess,
+                           summary=summary)
+        options = PrepareOptions(sticker=sticker, model_config=engine.model_config)
+        for outcome in engine.run(tasks, options, out_dir=settings.out_dir, progress=progress):
+            _store_outcome(store, run_id, outcome, engine, summary)
+            if on_result is not None:
+                on_result(outcome.prepared)
+        store.finish_run(run_id)
+        export_tables(store, settings.out_dir)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
+                   summary: ProcessSummary) -> None:
+    p: Prepared = outcome.prepared  # type: ignore[attr-defined]
+    t = p.task
+    summary.processed += 1
+    if not p.ok or outcome.error_code:  # type: ignore[attr-defined]
+        code = p.error_code or outcome.error_code  # type: ignore[attr-defined]
+        msg = p.error_message or outcome.error_message  # type: ignore[attr-defined]
+        store.save_result(photo_id=t.photo_id, run_id=run_id, version=t.result_version,
+                          status="failed", error_code=code, error_message=msg,
+                          photo_info=p.photo_info or None)
+        summary.failed[code] += 1
+        return
+    cal = p.calibration
+    colour = cal.colour
+    qc = set(cal.qc_flags) | set(outcome.qc_flags)  # type: ignore[attr-defined]
+    m = outcome.measurement  # type: ignore[attr-defined]
+    try:
+        store.save_result(
+            photo_id=t.photo_id, run_id=run_id, version=t.result_version, status="ok",
+            photo_info=p.photo_info,
+            calibration={"mm_per_px": cal.mm_per_px, "tilt_deg": cal.tilt_deg,
+                         "reprojection_error_px": cal.reprojection_error_px,
+                         "reprojection_error_mm": cal.reprojection_error_mm,
+                         "markers": tuple(cal.markers_found),
+                         "colour_method": getattr(colour, "method", None),
+                         "delta_e00_before": float(colour.delta_e_before.mean()),
+                         "delta_e00_after": float(colour.delta_e_after.mean()),
+                         "record": cal.to_dict()},
+            segmentation={"model_name": engine.model_name,  # type: ignore[attr-defined]
+                          "model_sha256": engine.model_sha256,  # type: ignore[attr-defined]
+                          "mask_file": outcome.mask_file,  # type: ignore[attr-defined]
+                          "overlay_file": outcome.overlay_file,  # type: ignore[attr-defined]
+                          "working_shape": "x".join(map(str, p.working.shape[:2]))},
+            measurement=m.as_dict(), qc_flags=tuple(sorted(qc)))
+    except Exception as exc:  # pragma: no cover - the store itself failing stops the batch
+        raise StoreError(f"{store.path}: cannot store the result of {t.photo_id}: {exc}"
+                         ) from exc
+    summary.new += 1
+
+
+def iter_failures(store: Store) -> Iterable[tuple[str, str, str]]:
+    """(name, code, message) of every current failed photo and of the last run's bad rows."""
+    for r in store.current_results():
+        if r["status"] == "failed":
+            yield r["source_name"], r["error_code"], r["error_message"]
+    for r in store.conn.execute("SELECT source_name, error_code, error_message FROM "
+                                "ingest_errors WHERE run_id=(SELECT MAX(run_id) FROM runs)"):
+        yield r[0], r[1], r[2]
