@@ -45,6 +45,8 @@ class Settings:
         Worker processes for CPU stages.
     device : {'auto', 'cpu', 'cuda'}
         Where the network runs.
+    max_pixels : int
+        Photos whose header promises more pixels are refused before decoding.
     """
 
     raw_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "data" / "raw")
@@ -53,6 +55,7 @@ class Settings:
     model: str = "starter"
     jobs: int = 2
     device: str = "auto"
+    max_pixels: int = 80_000_000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "raw_dir", Path(self.raw_dir))
@@ -63,6 +66,8 @@ class Settings:
             raise SettingsError(f"jobs must be a positive integer, got {self.jobs!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise SettingsError(f"device must be one of 'auto', 'cpu', 'cuda', got {self.device!r}")
+        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise SettingsError(f"max_pixels must be a positive integer, got {self.max_pixels!r}")
         if not self.model:
             raise SettingsError("model must name a registered model or a weights file")
 

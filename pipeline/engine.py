@@ -67,11 +67,12 @@ class Engine:
 
         device = None if settings.device == "auto" else settings.device
         predictor = Predictor.from_registry(settings.model, device=device or "auto")
-        return cls(predictor, jobs=settings.jobs, model_name=predictor.name)
+        return cls(predictor, jobs=settings.jobs,
+                   model_name=str(predictor.card.get("name", settings.model)))
 
     @property
     def model_sha256(self) -> str:
-        return self.predictor.sha256
+        return str(self.predictor.card.get("sha256", "unknown"))
 
     @property
     def model_config(self) -> Any:

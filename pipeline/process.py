@@ -171,7 +171,8 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
             command=shlex.join(sys.argv))
         tasks = plan_tasks(rows, store, manifest=manifest, run_id=run_id, reprocess=reprocess,
                            summary=summary)
-        options = PrepareOptions(sticker=sticker, model_config=engine.model_config)
+        options = PrepareOptions(sticker=sticker, model_config=engine.model_config,
+                                 max_pixels=settings.max_pixels)
         for outcome in engine.run(tasks, options, out_dir=settings.out_dir, progress=progress):
             _store_outcome(store, run_id, outcome, engine, summary)
             if on_result is not None:
