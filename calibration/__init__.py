@@ -5,8 +5,12 @@ in the skin plane in mm², and fits and applies a colour correction. Imports nei
 ``models`` nor ``pipeline``.
 """
 
+from calibration.calibrate import QC_FLAGS, Calibration, CalibrationOptions, calibrate
+from calibration.colour import COLOUR_METHODS, ColourCorrection
 from calibration.errors import CalibrationError, StickerSpecError
+from calibration.geometry import PlaneGeometry
 from calibration.sticker import StickerSpec, load_sticker, render_sticker
 
 __all__ = ["CalibrationError", "StickerSpecError", "StickerSpec", "load_sticker",
-           "render_sticker"]
+           "render_sticker", "calibrate", "Calibration", "CalibrationOptions", "QC_FLAGS",
+           "ColourCorrection", "COLOUR_METHODS", "PlaneGeometry"]

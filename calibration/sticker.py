@@ -226,7 +226,8 @@ def sticker_from_dict(raw: dict[str, Any], *, source: str = "<dict>") -> Sticker
         key = f"markers[{i}]"
         mid = v.integer(m, "id", key)
         if not 0 <= mid < _DICT_SIZES[dictionary]:
-            v.fail(f"{key}.id", f"id {mid} is outside {dictionary} (0..{_DICT_SIZES[dictionary] - 1})")
+            v.fail(f"{key}.id",
+                   f"id {mid} is outside {dictionary} (0..{_DICT_SIZES[dictionary] - 1})")
         size = v.positive(m, "size_mm", key) if "size_mm" in m else None
         if size is None:
             if default_size is None:
