@@ -139,6 +139,13 @@ def write_outputs(prepared: Prepared, labels: np.ndarray, *, out_dir: Path) -> t
     if not ok:
         raise PipelineError(f"{t.photo_id}: JPEG encoding of the overlay failed")
     atomic_write_bytes(out_dir / overlay_rel, jpg.tobytes())
+    # the plain colour-corrected review picture (no classes, no metadata) for the review app,
+    # which draws the classes itself: review/<code>-rN.jpg
+    ok, plain = cv2.imencode(".jpg", cv2.cvtColor(review, cv2.COLOR_RGB2BGR),
+                             [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise PipelineError(f"{t.photo_id}: JPEG encoding of the review picture failed")
+    atomic_write_bytes(out_dir / f"review/{t.photo_id}-r{t.result_version}.jpg", plain.tobytes())
     return mask_rel, overlay_rel
 
 

@@ -92,6 +92,72 @@ _MIGRATIONS: list[str] = [
         manifest TEXT NOT NULL, line INTEGER NOT NULL, source_name TEXT NOT NULL,
         error_code TEXT NOT NULL, error_message TEXT NOT NULL, created_utc TEXT NOT NULL);
     """,
+    # 2: blinded review (pipeline/review): accounts, sessions, queue, reads, adjudication
+    """
+    CREATE TABLE review_users (
+        user_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('assessor', 'coordinator')),
+        password_hash TEXT NOT NULL,
+        must_change INTEGER NOT NULL DEFAULT 1,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_utc TEXT NOT NULL);
+    CREATE TABLE review_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES review_users(user_id),
+        csrf_token TEXT NOT NULL,
+        created_utc TEXT NOT NULL, expires_utc TEXT NOT NULL, revoked_utc TEXT);
+    CREATE TABLE review_login_attempts (
+        attempt_id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL, ip TEXT NOT NULL, ok INTEGER NOT NULL,
+        created_utc TEXT NOT NULL);
+    CREATE INDEX review_login_attempts_time ON review_login_attempts(created_utc);
+    CREATE TABLE review_settings (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_utc TEXT NOT NULL);
+    CREATE TABLE review_queue_builds (
+        build_id INTEGER PRIMARY KEY,
+        seed INTEGER NOT NULL, reads_per_photo INTEGER NOT NULL, repeat_fraction REAL NOT NULL,
+        n_tasks INTEGER NOT NULL, created_by TEXT NOT NULL, created_utc TEXT NOT NULL);
+    CREATE TABLE review_items (
+        item_code TEXT PRIMARY KEY,
+        photo_id TEXT NOT NULL UNIQUE REFERENCES photos(photo_id));
+    CREATE TABLE review_tasks (
+        task_code TEXT PRIMARY KEY,
+        assessor TEXT NOT NULL REFERENCES review_users(name),
+        photo_id TEXT NOT NULL REFERENCES photos(photo_id),
+        position INTEGER NOT NULL,
+        is_repeat INTEGER NOT NULL DEFAULT 0,
+        build_id INTEGER NOT NULL REFERENCES review_queue_builds(build_id),
+        created_utc TEXT NOT NULL,
+        UNIQUE (assessor, position));
+    CREATE INDEX review_tasks_photo ON review_tasks(photo_id);
+    CREATE TABLE review_reads (
+        read_id INTEGER PRIMARY KEY,
+        task_code TEXT NOT NULL REFERENCES review_tasks(task_code),
+        photo_id TEXT NOT NULL REFERENCES photos(photo_id),
+        assessor TEXT NOT NULL REFERENCES review_users(name),
+        version INTEGER NOT NULL,
+        estimate_percent REAL CHECK (estimate_percent BETWEEN 0 AND 100),
+        verdict TEXT NOT NULL
+            CHECK (verdict IN ('accept', 'needs_correction', 'unassessable')),
+        reason TEXT, comment TEXT, corrected_mask_file TEXT,
+        is_repeat INTEGER NOT NULL,
+        result_id INTEGER REFERENCES results(result_id),
+        created_utc TEXT NOT NULL,
+        UNIQUE (task_code, version));
+    CREATE INDEX review_reads_photo ON review_reads(photo_id);
+    CREATE TABLE review_adjudications (
+        adjudication_id INTEGER PRIMARY KEY,
+        photo_id TEXT NOT NULL REFERENCES photos(photo_id),
+        coordinator TEXT NOT NULL REFERENCES review_users(name),
+        version INTEGER NOT NULL,
+        estimate_percent REAL CHECK (estimate_percent BETWEEN 0 AND 100),
+        verdict TEXT NOT NULL
+            CHECK (verdict IN ('accept', 'needs_correction', 'unassessable')),
+        comment TEXT, read_ids TEXT NOT NULL,
+        created_utc TEXT NOT NULL,
+        UNIQUE (photo_id, version));
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -1,0 +1,430 @@
+/* The review viewer: the colour-corrected photo with the segmentation drawn on top, live.
+ *
+ * The server sends the review picture and the label mask at the same size, the mask coded as
+ * grey levels (class k -> k * 100). Fills and outlines are drawn here from the labels, so the
+ * toggle, the opacity, the outline mode and the brush act at once. Zoom with the wheel or
+ * + / -, pan by dragging (pan tool, middle button or Space held). The scale bar follows the
+ * zoom, in millimetres from the calibration (mm per pixel of the review picture).
+ * No build step, no libraries.
+ */
+(function () {
+  'use strict';
+
+  const cfg = JSON.parse(document.getElementById('viewer-config').textContent);
+  const W = cfg.width;
+  const H = cfg.height;
+  const $ = (id) => document.getElementById(id);
+  const viewport = $('viewport');
+  const stage = $('stage');
+  const photo = $('photo');
+  const overlay = $('overlay');
+  const octx = overlay.getContext('2d');
+  const ring = $('ring');
+  const colours = { 1: cfg.colours['1'], 2: cfg.colours['2'] };
+  const GREY = 100;
+  const OUTLINE = 2;
+
+  overlay.width = W;
+  overlay.height = H;
+  stage.style.width = W + 'px';
+  stage.style.height = H + 'px';
+
+  const state = {
+    scale: 1, tx: 0, ty: 0, tool: 'pan', brushClass: 1, brushSize: 16,
+    outline: false, show: true, opacity: 0.45, ready: false,
+  };
+  let labels = new Uint8Array(W * H);
+  let initial = null;        // labels as loaded (to tell whether the mask was changed)
+  let initialIsCorrection = false;
+  const image = octx.createImageData(W, H);
+  const undoStack = [];
+  let drag = null;
+  let spaceDown = false;
+
+  document.querySelectorAll('.swatch').forEach((el) => {
+    const c = colours[el.dataset.class];
+    if (c) el.style.background = `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+  });
+
+  // ------------------------------------------------------------------ loading
+  function loadImage(url) {
+    return new Promise((resolve, reject) => {
+      const im = new Image();
+      im.onload = () => resolve(im);
+      im.onerror = () => reject(new Error('a picture failed to load'));
+      im.src = url;
+    });
+  }
+
+  function decodeMask(img) {
+    const c = document.createElement('canvas');
+    c.width = W;
+    c.height = H;
+    const x = c.getContext('2d', { willReadFrequently: true });
+    x.imageSmoothingEnabled = false;
+    x.drawImage(img, 0, 0, W, H);
+    const d = x.getImageData(0, 0, W, H).data;
+    const out = new Uint8Array(W * H);
+    for (let i = 0; i < out.length; i++) {
+      const v = d[4 * i];
+      out[i] = v < GREY / 2 ? 0 : (v < 1.5 * GREY ? 1 : 2);
+    }
+    return out;
+  }
+
+  async function loadMask(url, { asInitial = false } = {}) {
+    const img = await loadImage(url);
+    labels = decodeMask(img);
+    if (asInitial) initial = labels.slice();
+    render();
+    maskChanged();
+  }
+
+  // ---------------------------------------------------------------- rendering
+  function isEdge(i, x, y, L) {
+    for (let k = 1; k <= OUTLINE; k++) {
+      if (x - k < 0 || labels[i - k] !== L) return true;
+      if (x + k >= W || labels[i + k] !== L) return true;
+      if (y - k < 0 || labels[i - k * W] !== L) return true;
+      if (y + k >= H || labels[i + k * W] !== L) return true;
+    }
+    return false;
+  }
+
+  function render(x0 = 0, y0 = 0, x1 = W, y1 = H) {
+    x0 = Math.max(0, Math.floor(x0));
+    y0 = Math.max(0, Math.floor(y0));
+    x1 = Math.min(W, Math.ceil(x1));
+    y1 = Math.min(H, Math.ceil(y1));
+    if (x1 <= x0 || y1 <= y0) return;
+    const d = image.data;
+    for (let y = y0; y < y1; y++) {
+      let i = y * W + x0;
+      for (let x = x0; x < x1; x++, i++) {
+        const L = labels[i];
+        const o = 4 * i;
+        if (L > 0 && (!state.outline || isEdge(i, x, y, L))) {
+          const c = colours[L];
+          d[o] = c[0]; d[o + 1] = c[1]; d[o + 2] = c[2]; d[o + 3] = 255;
+        } else {
+          d[o + 3] = 0;
+        }
+      }
+    }
+    octx.putImageData(image, 0, 0, x0, y0, x1 - x0, y1 - y0);
+  }
+
+  // ------------------------------------------------------------ zoom and pan
+  function apply() {
+    stage.style.transform = `translate(${state.tx}px, ${state.ty}px) scale(${state.scale})`;
+    overlay.classList.toggle('pixelated', state.scale > 2);
+    ring.style.width = ring.style.height = state.brushSize * state.scale + 'px';
+    scaleBar();
+  }
+
+  function fitScale() {
+    const r = viewport.getBoundingClientRect();
+    return Math.min(r.width / W, r.height / H);
+  }
+
+  function fit() {
+    const r = viewport.getBoundingClientRect();
+    const s = fitScale();
+    state.scale = s;
+    state.tx = (r.width - W * s) / 2;
+    state.ty = (r.height - H * s) / 2;
+    apply();
+  }
+
+  function zoomAt(factor, cx, cy) {
+    const r = viewport.getBoundingClientRect();
+    if (cx === undefined) { cx = r.width / 2; cy = r.height / 2; }
+    const s = Math.min(32, Math.max(fitScale() * 0.5, state.scale * factor));
+    const k = s / state.scale;
+    state.tx = cx - (cx - state.tx) * k;
+    state.ty = cy - (cy - state.ty) * k;
+    state.scale = s;
+    apply();
+  }
+
+  function scaleBar() {
+    const bar = $('scalebar');
+    if (!cfg.mm_per_px) { bar.hidden = true; return; }
+    const mmPerScreenPx = cfg.mm_per_px / state.scale;
+    const target = 140 * mmPerScreenPx;
+    const k = Math.pow(10, Math.floor(Math.log10(target)));
+    let len = k;
+    for (const m of [1, 2, 5]) if (m * k <= target) len = m * k;
+    $('scalebar-bar').style.width = (len / mmPerScreenPx).toFixed(1) + 'px';
+    const text = len >= 1 ? String(Math.round(len)) : len.toPrecision(1);
+    $('scalebar-label').textContent = text + ' mm';
+  }
+
+  // ------------------------------------------------------------------ brushing
+  function toImage(e) {
+    const r = viewport.getBoundingClientRect();
+    return { x: (e.clientX - r.left - state.tx) / state.scale,
+             y: (e.clientY - r.top - state.ty) / state.scale };
+  }
+
+  function stamp(cx, cy, value, box) {
+    const rad = state.brushSize / 2;
+    const r2 = rad * rad;
+    const xa = Math.max(0, Math.floor(cx - rad)), xb = Math.min(W - 1, Math.ceil(cx + rad));
+    const ya = Math.max(0, Math.floor(cy - rad)), yb = Math.min(H - 1, Math.ceil(cy + rad));
+    for (let y = ya; y <= yb; y++) {
+      const dy = y - cy;
+      for (let x = xa; x <= xb; x++) {
+        const dx = x - cx;
+        if (dx * dx + dy * dy <= r2) labels[y * W + x] = value;
+      }
+    }
+    box.x0 = Math.min(box.x0, xa); box.y0 = Math.min(box.y0, ya);
+    box.x1 = Math.max(box.x1, xb + 1); box.y1 = Math.max(box.y1, yb + 1);
+  }
+
+  function paintLine(a, b) {
+    const value = state.tool === 'eraser' ? 0 : state.brushClass;
+    const dist = Math.hypot(b.x - a.x, b.y - a.y);
+    const steps = Math.max(1, Math.ceil(dist / Math.max(1, state.brushSize / 4)));
+    const box = { x0: W, y0: H, x1: 0, y1: 0 };
+    for (let s = 0; s <= steps; s++) {
+      const t = s / steps;
+      stamp(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, value, box);
+    }
+    const m = OUTLINE + 1;
+    render(box.x0 - m, box.y0 - m, box.x1 + m, box.y1 + m);
+  }
+
+  function pushUndo() {
+    undoStack.push(labels.slice());
+    if (undoStack.length > 20) undoStack.shift();
+  }
+
+  function undo() {
+    if (!undoStack.length) return;
+    labels = undoStack.pop();
+    render();
+    maskChanged();
+  }
+
+  function isChanged() {
+    if (!initial) return false;
+    for (let i = 0; i < labels.length; i++) if (labels[i] !== initial[i]) return true;
+    return false;
+  }
+
+  function maskChanged() {
+    const el = $('mask-state');
+    if (!el) return;
+    const changed = isChanged();
+    el.textContent = changed ? 'Mask corrected: it will be saved with your read.'
+      : (initialIsCorrection ? 'Your earlier correction, unchanged.' : 'Mask as loaded.');
+    el.classList.toggle('changed', changed);
+  }
+
+  function maskPNG() {
+    const c = document.createElement('canvas');
+    c.width = W;
+    c.height = H;
+    const x = c.getContext('2d');
+    const img = x.createImageData(W, H);
+    for (let i = 0; i < labels.length; i++) {
+      const v = labels[i] * GREY;
+      img.data[4 * i] = v; img.data[4 * i + 1] = v; img.data[4 * i + 2] = v;
+      img.data[4 * i + 3] = 255;
+    }
+    x.putImageData(img, 0, 0);
+    return c.toDataURL('image/png').split(',')[1];
+  }
+
+  function counts() {
+    const n = [0, 0, 0];
+    for (let i = 0; i < labels.length; i++) n[labels[i]]++;
+    return n;
+  }
+
+  // ------------------------------------------------------------------ tools UI
+  function setTool(tool) {
+    if (!cfg.editable && tool !== 'pan') return;
+    state.tool = tool;
+    document.querySelectorAll('.tool').forEach((b) => {
+      b.classList.toggle('active', b.dataset.tool === tool);
+    });
+    viewport.dataset.tool = tool;
+    ring.hidden = tool === 'pan';
+  }
+
+  function setOpacity(v) {
+    state.opacity = Math.min(1, Math.max(0, v));
+    overlay.style.opacity = String(state.opacity);
+    const s = $('opacity');
+    s.value = String(state.opacity);
+    $('opacity-value').textContent = Math.round(state.opacity * 100) + '%';
+  }
+
+  function setShow(v) {
+    state.show = v;
+    overlay.style.visibility = v ? 'visible' : 'hidden';
+    $('show-overlay').checked = v;
+  }
+
+  function setOutline(v) {
+    state.outline = v;
+    $('outline').checked = v;
+    render();
+  }
+
+  function setBrushSize(v) {
+    state.brushSize = Math.min(120, Math.max(2, Math.round(v)));
+    const s = $('brush-size');
+    if (s) {
+      s.value = String(state.brushSize);
+      $('brush-size-value').textContent = state.brushSize + ' px';
+    }
+    ring.style.width = ring.style.height = state.brushSize * state.scale + 'px';
+  }
+
+  function setBrushClass(v) {
+    state.brushClass = v;
+    const s = $('brush-class');
+    if (s) s.value = String(v);
+  }
+
+  $('show-overlay').addEventListener('change', (e) => setShow(e.target.checked));
+  $('opacity').addEventListener('input', (e) => setOpacity(Number(e.target.value)));
+  $('outline').addEventListener('change', (e) => setOutline(e.target.checked));
+  $('fit').addEventListener('click', fit);
+  $('zoom-in').addEventListener('click', () => zoomAt(1.25));
+  $('zoom-out').addEventListener('click', () => zoomAt(0.8));
+  document.querySelectorAll('.tool').forEach((b) => {
+    b.addEventListener('click', () => setTool(b.dataset.tool));
+  });
+  if ($('brush-size')) {
+    $('brush-size').addEventListener('input', (e) => setBrushSize(Number(e.target.value)));
+    $('brush-class').addEventListener('change', (e) => setBrushClass(Number(e.target.value)));
+    $('undo').addEventListener('click', undo);
+    $('reset-mask').addEventListener('click', async () => {
+      pushUndo();
+      await loadMask(cfg.model_mask);
+    });
+  }
+
+  // ------------------------------------------------------------- pointer input
+  viewport.addEventListener('pointerdown', (e) => {
+    viewport.focus({ preventScroll: true });
+    const panning = state.tool === 'pan' || e.button === 1 || spaceDown || !cfg.editable;
+    if (!state.ready || (e.button !== 0 && e.button !== 1)) return;
+    viewport.setPointerCapture(e.pointerId);
+    if (panning) {
+      drag = { mode: 'pan', x: e.clientX, y: e.clientY, tx: state.tx, ty: state.ty };
+    } else {
+      pushUndo();
+      const p = toImage(e);
+      drag = { mode: 'paint', last: p };
+      paintLine(p, p);
+    }
+    e.preventDefault();
+  });
+
+  viewport.addEventListener('pointermove', (e) => {
+    const r = viewport.getBoundingClientRect();
+    ring.style.left = e.clientX - r.left + 'px';
+    ring.style.top = e.clientY - r.top + 'px';
+    if (!drag) return;
+    if (drag.mode === 'pan') {
+      state.tx = drag.tx + e.clientX - drag.x;
+      state.ty = drag.ty + e.clientY - drag.y;
+      apply();
+    } else {
+      const p = toImage(e);
+      paintLine(drag.last, p);
+      drag.last = p;
+    }
+  });
+
+  function endDrag() {
+    if (drag && drag.mode === 'paint') maskChanged();
+    drag = null;
+  }
+  viewport.addEventListener('pointerup', endDrag);
+  viewport.addEventListener('pointercancel', endDrag);
+  viewport.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const r = viewport.getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+  }, { passive: false });
+  window.addEventListener('resize', fit);
+
+  // ------------------------------------------------------------------ keyboard
+  function typing(target) {
+    return target.matches('input[type=number], input[type=text], input[type=password], ' +
+                          'textarea, select');
+  }
+
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && typing(e.target)) { e.target.blur(); return; }
+    if (typing(e.target) || e.altKey || e.metaKey) return;
+    if (e.ctrlKey) {
+      if (e.key === 'z' && cfg.editable) { undo(); e.preventDefault(); }
+      return;
+    }
+    const actions = {
+      o: () => setShow(!state.show),
+      l: () => setOutline(!state.outline),
+      ',': () => setOpacity(state.opacity - 0.1),
+      '.': () => setOpacity(state.opacity + 0.1),
+      f: fit,
+      '+': () => zoomAt(1.25),
+      '=': () => zoomAt(1.25),
+      '-': () => zoomAt(0.8),
+      h: () => setTool('pan'),
+      b: () => setTool('brush'),
+      e: () => setTool('eraser'),
+      1: () => setBrushClass(1),
+      2: () => setBrushClass(2),
+      '[': () => setBrushSize(state.brushSize * 0.8),
+      ']': () => setBrushSize(state.brushSize * 1.25),
+      '?': () => { const d = $('shortcuts'); if (d) d.open = !d.open; },
+    };
+    if (e.key === ' ') { spaceDown = true; e.preventDefault(); return; }
+    const act = actions[e.key.toLowerCase()] || actions[e.key];
+    if (act) { act(); e.preventDefault(); }
+  });
+  document.addEventListener('keyup', (e) => { if (e.key === ' ') spaceDown = false; });
+
+  // -------------------------------------------------------------------- start
+  async function start() {
+    try {
+      await Promise.all([
+        loadImage(cfg.photo).then((im) => { photo.src = im.src; }),
+        loadMask(cfg.mask, { asInitial: true }),
+      ]);
+      initialIsCorrection = Boolean(cfg.initial_is_correction);
+      maskChanged();
+      $('loading').hidden = true;
+      fit();
+      setOpacity(state.opacity);
+      setBrushSize(state.brushSize);
+      setTool(state.tool);
+      state.ready = true;
+      viewport.dataset.ready = '1';
+      // the next photo's pictures, so that it opens without waiting
+      for (const url of cfg.preload || []) { const im = new Image(); im.src = url; }
+    } catch (err) {
+      $('loading').textContent = 'The picture could not be loaded: reload the page.';
+    }
+  }
+
+  window.reviewViewer = {
+    get ready() { return state.ready; },
+    get state() { return { ...state }; },
+    isChanged,
+    shouldSendMask: () => cfg.editable && (isChanged() || Boolean(cfg.initial_is_correction)),
+    maskPNG,
+    counts,
+    loadMask,
+    fit,
+  };
+  start();
+})();

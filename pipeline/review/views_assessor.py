@@ -1,0 +1,187 @@
+"""The assessor's pages: the queue, the viewer, the pictures, and read submission.
+
+Every URL names a task by its opaque per-assessor code; a task that is not the logged-in
+assessor's does not exist (404), whether it is someone else's or made up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+
+from pipeline.overlay import CLASS_COLOURS
+from pipeline.review.context import config, image_response, role_required, store, study, user
+from pipeline.review.errors import ReadError, ReviewImageError
+from pipeline.review.images import (
+    browser_mask,
+    decode_browser_mask,
+    labels_to_browser_png,
+    picture_size,
+    read_labels,
+    review_picture,
+    strip_jpeg_metadata,
+)
+from pipeline.review.queue import next_task, progress
+from pipeline.review.reads import (
+    REASONS,
+    VERDICTS,
+    Read,
+    ReadInput,
+    TaskView,
+    latest_read,
+    my_reads,
+    save_read,
+    task_view,
+)
+
+bp = Blueprint("assessor", __name__)
+_CODE = re.compile(r"T[0-9A-F]{10}")
+
+
+def _task(code: str) -> TaskView:
+    if not _CODE.fullmatch(code):
+        abort(404)
+    view = task_view(store().conn, user().name, code, show_visit_day=study().show_visit_day)
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.route("/queue")
+@role_required("assessor")
+def queue() -> str:
+    conn = store().conn
+    done, total = progress(conn, user().name)
+    return render_template("queue.html", user=user(), done=done, total=total,
+                           next_code=next_task(conn, user().name),
+                           reads=my_reads(conn, user().name), reasons=REASONS)
+
+
+@bp.route("/next")
+@role_required("assessor")
+def next_photo() -> Response:
+    code = next_task(store().conn, user().name)
+    return redirect(url_for("assessor.viewer", code=code) if code else url_for("assessor.queue"))
+
+
+def viewer_config(*, photo_url: str, mask_url: str, model_mask_url: str, size: tuple[int, int],
+                  mm_per_px: float | None, editable: bool, preload: list[str]) -> dict:
+    """The JSON the viewer script reads (no identifiers beyond the opaque URLs)."""
+    return {"photo": photo_url, "mask": mask_url, "model_mask": model_mask_url,
+            "width": size[0], "height": size[1], "mm_per_px": mm_per_px,
+            "colours": {str(k): list(v) for k, v in CLASS_COLOURS.items()},
+            "editable": editable, "preload": preload}
+
+
+def review_mm_per_px(view_mm_per_px: float | None, full_width: int | None,
+                     review_width: int) -> float | None:
+    """mm per pixel of the review picture (the calibration is at full resolution)."""
+    if not view_mm_per_px or not full_width:
+        return None
+    return float(view_mm_per_px) * full_width / review_width
+
+
+def _urls(view: TaskView, previous: Read | None) -> tuple[str, str, str]:
+    """Photo, mask and model-mask URLs; the query names the result and read version shown,
+    so a browser may cache them (and preload the next photo's)."""
+    r, v = view.photo.result_id, previous.version if previous else 0
+    code = view.task_code
+    return (url_for("assessor.photo", code=code, r=r),
+            url_for("assessor.mask", code=code, r=r, v=v),
+            url_for("assessor.mask", code=code, r=r, model=1))
+
+
+@bp.route("/read/<code>")
+@role_required("assessor")
+def viewer(code: str) -> str:
+    view = _task(code)
+    conn = store().conn
+    try:
+        path, plain = review_picture(config().out_dir, view.photo.overlay_file)
+        size = picture_size(path)
+    except ReviewImageError:
+        abort(404)
+    previous = latest_read(conn, user().name, code)
+    nxt = next_task(conn, user().name, exclude=code)
+    nxt_view = task_view(conn, user().name, nxt, show_visit_day=False) if nxt else None
+    preload = [*_urls(nxt_view, None)[:2]] if nxt_view else []
+    photo_url, mask_url, model_url = _urls(view, previous)
+    done, total = progress(conn, user().name)
+    cfg = viewer_config(photo_url=photo_url, mask_url=mask_url, model_mask_url=model_url,
+                        size=size, editable=True, preload=preload,
+                        mm_per_px=review_mm_per_px(view.photo.mm_per_px, view.photo.full_width,
+                                                   size[0]))
+    cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
+    cfg["submit"] = url_for("assessor.submit", code=code)
+    return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,
+                           visit_day=view.photo.visit_day, previous=previous,
+                           verdicts=VERDICTS, reasons=REASONS, done=done, total=total,
+                           position=view.position)
+
+
+@bp.route("/read/<code>/photo.jpg")
+@role_required("assessor")
+def photo(code: str) -> Response:
+    view = _task(code)
+    try:
+        path, _ = review_picture(config().out_dir, view.photo.overlay_file)
+        return image_response(strip_jpeg_metadata(path.read_bytes()), "image/jpeg")
+    except (ReviewImageError, OSError):
+        abort(404)
+
+
+@bp.route("/read/<code>/mask.png")
+@role_required("assessor")
+def mask(code: str) -> Response:
+    """The assessor's latest corrected mask of this task, else the model's (``?model=1``:
+    always the model's)."""
+    view = _task(code)
+    out = config().out_dir
+    try:
+        size = picture_size(review_picture(out, view.photo.overlay_file)[0])
+        prev = latest_read(store().conn, user().name, code)
+        if prev is not None and prev.corrected_mask_file and not request.args.get("model"):
+            data = labels_to_browser_png(read_labels(out / prev.corrected_mask_file))
+        else:
+            data = browser_mask(out, view.photo.mask_file, size)
+    except ReviewImageError:
+        abort(404)
+    return image_response(data, "image/png")
+
+
+@bp.route("/api/read/<code>", methods=["POST"])
+@role_required("assessor")
+def submit(code: str) -> Response:
+    view = _task(code)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad("send the read as a JSON object")
+    try:
+        read = ReadInput(estimate_percent=body.get("estimate_percent"),
+                         verdict=str(body.get("verdict", "")), reason=body.get("reason"),
+                         comment=body.get("comment"))
+        labels = None
+        if body.get("mask_png"):
+            size = picture_size(review_picture(config().out_dir, view.photo.overlay_file)[0])
+            try:
+                png = base64.b64decode(str(body["mask_png"]), validate=True)
+            except (binascii.Error, ValueError):
+                return _bad("the corrected mask is not valid base64")
+            labels = decode_browser_mask(png, size)
+        saved = save_read(store(), assessor=user().name, task_code=code, read=read,
+                          corrected_labels=labels, out_dir=config().out_dir)
+    except (ReadError, ReviewImageError) as exc:
+        return _bad(str(exc))
+    nxt = next_task(store().conn, user().name)
+    return jsonify(saved=True, version=saved.version,
+                   next_url=url_for("assessor.viewer", code=nxt) if nxt
+                   else url_for("assessor.queue"))
+
+
+def _bad(message: str) -> Response:
+    resp = jsonify(error=message)
+    resp.status_code = 422
+    return resp

@@ -1,0 +1,169 @@
+"""The coordinator's pages: progress, queue building, study settings, adjudication.
+
+Coordinators are as blind as assessors: photos appear under opaque item codes, reads by
+assessor name, estimate and verdict; no subject, arm or date anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+
+from pipeline.review.adjudication import Item, adjudication_items, get_item, save_decision
+from pipeline.review.context import config, image_response, role_required, store, study, user
+from pipeline.review.errors import QueueError, ReadError, ReviewError, ReviewImageError
+from pipeline.review.images import (
+    browser_mask,
+    labels_to_browser_png,
+    picture_size,
+    read_labels,
+    review_picture,
+    strip_jpeg_metadata,
+)
+from pipeline.review.queue import build_queue, progress
+from pipeline.review.reads import REASONS, VERDICTS, PhotoView, ReadInput, photo_view
+from pipeline.review.settings import StudyReviewSettings, save_study_settings
+from pipeline.review.views_assessor import review_mm_per_px, viewer_config
+
+bp = Blueprint("coordinator", __name__, url_prefix="/coord")
+_ITEM = re.compile(r"J[0-9A-F]{10}")
+
+
+@bp.route("/")
+@role_required("coordinator")
+def home() -> str:
+    conn = store().conn
+    assessors = [r[0] for r in conn.execute(
+        "SELECT name FROM review_users WHERE role='assessor' AND active=1 ORDER BY name")]
+    rows = [(a, *progress(conn, a)) for a in assessors]
+    s = study()
+    n_open = len(adjudication_items(conn, threshold=s.disagreement_threshold))
+    n_photos = conn.execute("SELECT COUNT(*) FROM review_items").fetchone()[0]
+    return render_template("coord_home.html", user=user(), rows=rows, settings=s,
+                           n_open=n_open, n_photos=n_photos, message=request.args.get("m"))
+
+
+@bp.route("/queue", methods=["POST"])
+@role_required("coordinator")
+def queue() -> Response:
+    try:
+        built = build_queue(store(), settings=study(), created_by=user().name)
+        m = f"added {built.n_tasks} tasks ({built.n_repeats} hidden repeats)"
+    except QueueError as exc:
+        m = str(exc)
+    return redirect(url_for("coordinator.home", m=m))
+
+
+@bp.route("/settings", methods=["POST"])
+@role_required("coordinator")
+def settings() -> Response:
+    f = request.form
+    try:
+        new = StudyReviewSettings(
+            show_visit_day=f.get("show_visit_day") == "on",
+            disagreement_threshold=float(f.get("disagreement_threshold", "10")),
+            reads_per_photo=int(f.get("reads_per_photo", "2")),
+            repeat_fraction=float(f.get("repeat_fraction", "0.05")),
+            queue_seed=int(f.get("queue_seed", "0")))
+    except (ValueError, ReviewError) as exc:
+        return redirect(url_for("coordinator.home", m=f"not saved: {exc}"))
+    with store().transaction() as c:
+        save_study_settings(c, new)
+    return redirect(url_for("coordinator.home", m="settings saved"))
+
+
+def _item(code: str) -> Item:
+    if not _ITEM.fullmatch(code):
+        abort(404)
+    item = get_item(store().conn, code, threshold=study().disagreement_threshold)
+    if item is None:
+        abort(404)
+    return item
+
+
+def _current(item: Item) -> PhotoView:
+    view = photo_view(store().conn, item.photo_id, show_visit_day=study().show_visit_day)
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.route("/adjudication")
+@role_required("coordinator")
+def adjudication() -> str:
+    items = adjudication_items(store().conn, threshold=study().disagreement_threshold,
+                               include_closed=True)
+    return render_template("adjudication_list.html", user=user(), items=items)
+
+
+@bp.route("/adjudication/<code>", methods=["GET", "POST"])
+@role_required("coordinator")
+def adjudicate(code: str) -> Response | str:
+    item = _item(code)
+    message = None
+    if request.method == "POST":
+        f = request.form
+        try:
+            decision = ReadInput(estimate_percent=f.get("estimate_percent") or None,
+                                 verdict=f.get("verdict", ""), reason=f.get("reason") or None,
+                                 comment=f.get("comment"))
+            save_decision(store(), coordinator=user().name, item_code=code,
+                          decision=decision, threshold=study().disagreement_threshold)
+            return redirect(url_for("coordinator.adjudication"))
+        except ReadError as exc:
+            message = str(exc)
+    cur = _current(item)
+    try:
+        size = picture_size(review_picture(config().out_dir, cur.overlay_file)[0])
+    except ReviewImageError:
+        abort(404)
+    r = cur.result_id  # in the URLs, so a new result is never hidden by a cached picture
+    cfg = viewer_config(photo_url=url_for("coordinator.photo", code=code, r=r),
+                        mask_url=url_for("coordinator.mask", code=code, r=r),
+                        model_mask_url=url_for("coordinator.mask", code=code, r=r), size=size,
+                        mm_per_px=review_mm_per_px(cur.mm_per_px, cur.full_width, size[0]),
+                        editable=False, preload=[])
+    cfg["read_masks"] = {str(r.read_id): url_for("coordinator.read_mask", code=code,
+                                                  read_id=r.read_id)
+                         for r in item.reads if r.corrected_mask_file}
+    return render_template("adjudicate.html", user=user(), item=item, cfg=cfg,
+                           verdicts=VERDICTS, reasons=REASONS, message=message,
+                           visit_day=cur.visit_day)
+
+
+@bp.route("/adjudication/<code>/photo.jpg")
+@role_required("coordinator")
+def photo(code: str) -> Response:
+    cur = _current(_item(code))
+    try:
+        path, _ = review_picture(config().out_dir, cur.overlay_file)
+        return image_response(strip_jpeg_metadata(path.read_bytes()), "image/jpeg")
+    except (ReviewImageError, OSError):
+        abort(404)
+
+
+@bp.route("/adjudication/<code>/mask.png")
+@role_required("coordinator")
+def mask(code: str) -> Response:
+    cur = _current(_item(code))
+    out = config().out_dir
+    try:
+        size = picture_size(review_picture(out, cur.overlay_file)[0])
+        return image_response(browser_mask(out, cur.mask_file, size), "image/png")
+    except ReviewImageError:
+        abort(404)
+
+
+@bp.route("/adjudication/<code>/reads/<int:read_id>/mask.png")
+@role_required("coordinator")
+def read_mask(code: str, read_id: int) -> Response:
+    item = _item(code)
+    read = next((r for r in item.reads if r.read_id == read_id), None)
+    if read is None or not read.corrected_mask_file:
+        abort(404)
+    try:
+        data = labels_to_browser_png(read_labels(config().out_dir / read.corrected_mask_file))
+    except ReviewImageError:
+        abort(404)
+    return image_response(data, "image/png")
