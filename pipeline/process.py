@@ -96,6 +96,7 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
             if subj and (subj not in first_seen or ident[1] < first_seen[subj]):
                 first_seen[subj] = ident[1]
     tasks: list[Task] = []
+    listed: dict[str, int] = {}
     for row, sha, size, ident in hashed:
         flags: list[str] = []
         subject, day = row.subject_id, row.visit_day
@@ -116,6 +117,15 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
                                       source_name=row.file, code="bad_row", message=msg)
             summary.failed["bad_row"] += 1
             continue
+        if row.file in listed:
+            msg = (f"{manifest.name} line {row.line}: {row.file!r} is already listed on line "
+                   f"{listed[row.file]}; one file is one photo")
+            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
+                                      source_name=row.file, code="duplicate_listing",
+                                      message=msg)
+            summary.failed["duplicate_listing"] += 1
+            continue
+        listed[row.file] = row.line
         rec = store.register_photo(manifest=key, source_name=row.file, sha256=sha,
                                    size_bytes=size, subject_id=subject, visit_day=day,
                                    site=row.site, extra_flags=tuple(flags))
@@ -209,8 +219,8 @@ def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
                          "reprojection_error_mm": cal.reprojection_error_mm,
                          "markers": tuple(cal.markers_found),
                          "colour_method": getattr(colour, "method", None),
-                         "delta_e00_before": float(colour.delta_e_before.mean()),
-                         "delta_e00_after": float(colour.delta_e_after.mean()),
+                         "delta_e00_before": float(colour.mean_before_all),
+                         "delta_e00_after": float(colour.mean_after_all),
                          "record": cal.to_dict()},
             segmentation={"model_name": engine.model_name,  # type: ignore[attr-defined]
                           "model_sha256": engine.model_sha256,  # type: ignore[attr-defined]
