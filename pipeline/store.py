@@ -158,6 +158,43 @@ _MIGRATIONS: list[str] = [
         created_utc TEXT NOT NULL,
         UNIQUE (photo_id, version));
     """,
+    # 3: results, reads and their audit trail are append-only, enforced by the database
+    """
+    CREATE TRIGGER results_no_update BEFORE UPDATE ON results
+    BEGIN SELECT RAISE(ABORT, 'results is append-only'); END;
+    CREATE TRIGGER results_no_delete BEFORE DELETE ON results
+    BEGIN SELECT RAISE(ABORT, 'results is append-only'); END;
+    CREATE TRIGGER calibrations_no_update BEFORE UPDATE ON calibrations
+    BEGIN SELECT RAISE(ABORT, 'calibrations is append-only'); END;
+    CREATE TRIGGER calibrations_no_delete BEFORE DELETE ON calibrations
+    BEGIN SELECT RAISE(ABORT, 'calibrations is append-only'); END;
+    CREATE TRIGGER segmentations_no_update BEFORE UPDATE ON segmentations
+    BEGIN SELECT RAISE(ABORT, 'segmentations is append-only'); END;
+    CREATE TRIGGER segmentations_no_delete BEFORE DELETE ON segmentations
+    BEGIN SELECT RAISE(ABORT, 'segmentations is append-only'); END;
+    CREATE TRIGGER measurements_no_update BEFORE UPDATE ON measurements
+    BEGIN SELECT RAISE(ABORT, 'measurements is append-only'); END;
+    CREATE TRIGGER measurements_no_delete BEFORE DELETE ON measurements
+    BEGIN SELECT RAISE(ABORT, 'measurements is append-only'); END;
+    CREATE TRIGGER qc_flags_no_update BEFORE UPDATE ON qc_flags
+    BEGIN SELECT RAISE(ABORT, 'qc_flags is append-only'); END;
+    CREATE TRIGGER qc_flags_no_delete BEFORE DELETE ON qc_flags
+    BEGIN SELECT RAISE(ABORT, 'qc_flags is append-only'); END;
+    CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+    BEGIN SELECT RAISE(ABORT, 'runs is append-only'); END;
+    CREATE TRIGGER review_reads_no_update BEFORE UPDATE ON review_reads
+    BEGIN SELECT RAISE(ABORT, 'review_reads is append-only'); END;
+    CREATE TRIGGER review_reads_no_delete BEFORE DELETE ON review_reads
+    BEGIN SELECT RAISE(ABORT, 'review_reads is append-only'); END;
+    CREATE TRIGGER review_adjudications_no_update BEFORE UPDATE ON review_adjudications
+    BEGIN SELECT RAISE(ABORT, 'review_adjudications is append-only'); END;
+    CREATE TRIGGER review_adjudications_no_delete BEFORE DELETE ON review_adjudications
+    BEGIN SELECT RAISE(ABORT, 'review_adjudications is append-only'); END;
+    CREATE TRIGGER ingest_errors_no_update BEFORE UPDATE ON ingest_errors
+    BEGIN SELECT RAISE(ABORT, 'ingest_errors is append-only'); END;
+    CREATE TRIGGER ingest_errors_no_delete BEFORE DELETE ON ingest_errors
+    BEGIN SELECT RAISE(ABORT, 'ingest_errors is append-only'); END;
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -441,4 +478,14 @@ def _split_flags(text: str | None) -> tuple[str, ...]:
 
 
 def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into complete statements (triggers' inner ';' included)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise StoreError(f"incomplete SQL statement in a migration: {buf.strip()[:80]!r}")
+    return out
