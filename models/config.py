@@ -236,6 +236,10 @@ class TrainConfig:
         default kernels already repeat exactly for a given seed and thread count, and the
         deterministic upsampling backward is ~6x slower; turn it on for CUDA runs that must
         repeat bit for bit.
+    num_threads : int or None
+        torch CPU threads during training (``None``: torch's default). On a CPU shared with
+        other busy processes 1 thread can be several times faster than 2, because OpenMP
+        threads wait on each other when they do not get a core each.
 
     Examples
     --------
@@ -265,6 +269,7 @@ class TrainConfig:
     max_val_images: int | None = None
     cache_images: bool = False
     deterministic: bool = False
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -300,6 +305,9 @@ class TrainConfig:
                 raise _err(name, v, "must be a non-negative integer")
         if self.device not in DEVICES:
             raise _err("device", self.device, f"must be one of {DEVICES}")
+        if self.num_threads is not None and (not _is_int(self.num_threads)
+                                             or self.num_threads < 1):
+            raise _err("num_threads", self.num_threads, "must be a positive integer or None")
         if self.max_val_images is not None and (not _is_int(self.max_val_images)
                                                 or self.max_val_images < 1):
             raise _err("max_val_images", self.max_val_images, "must be a positive integer")

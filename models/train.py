@@ -46,7 +46,8 @@ __all__ = ["EpochRecord", "TrainResult", "train", "resolve_samples", "evaluate_d
 
 CHECKPOINT = "last.pt"
 # Fields that may change between an interrupted run and its resumption.
-_RESUMABLE = {"num_workers", "device", "max_val_images", "cache_images", "deterministic"}
+_RESUMABLE = {"num_workers", "device", "max_val_images", "cache_images", "deterministic",
+              "num_threads"}
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,10 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
     cuda = device.type == "cuda"
 
     prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(train_cfg.deterministic, warn_only=True)
+    if train_cfg.num_threads:
+        torch.set_num_threads(train_cfg.num_threads)
     try:
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed % 2**32)
@@ -264,6 +268,7 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
                 callback(rec)
     finally:
         torch.use_deterministic_algorithms(prev_det)
+        torch.set_num_threads(prev_threads)
     if history:
         plot_history(history, out / "curve.png")
     if best_epoch < 0:
@@ -324,12 +329,12 @@ def plot_history(history: Sequence[EpochRecord], path: str | Path, *,
     ax2 = ax1.twinx()
     for name in history[-1].val_dice:
         ax2.plot(ep, [r.val_dice.get(name, np.nan) for r in history], "o-",
-                 label=f"held-out Dice {name}")
+                 label=f"validation Dice {name}")
     ax2.set_ylabel("Dice")
     ax2.set_ylim(0, 1)
     lines = ax1.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower right", fontsize=8)
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
     ax1.set_title(title)
     fig.tight_layout()
     fig.savefig(path)

@@ -217,9 +217,9 @@ def calibrate_cmd(
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option(help="Folder for bench.json.")] = PROJECT_ROOT / "data" / "processed" / "bench",
-    photos: Annotated[int, typer.Option(help="Photos (the demo study's, else synthetic 4000x3000).")] = 12,
-    repeats: Annotated[int, typer.Option(help="Runs of the naive loop and of the engine (median).")] = 3,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    photos: Annotated[int, typer.Option(help="Photos (demo study's, else synthetic).")] = 12,
+    repeats: Annotated[int, typer.Option(help="Runs of naive loop and engine (median).")] = 3,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")] = None,
 ) -> None:
     """Benchmarks (not tests): naive loop vs engine, stages, network; bench.json + a table."""
     from pipeline.bench import format_table, run_benchmarks
@@ -246,6 +246,7 @@ def train(
     class_weights: Annotated[str | None, typer.Option(help="Cross-entropy weights, e.g. 0.5,1,1.")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     workers: Annotated[int, typer.Option(help="DataLoader workers.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 is fastest on a busy shared CPU).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_val_images: Annotated[int | None, typer.Option(help="Cap on validation images.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt when present.")] = True,
@@ -266,7 +267,8 @@ def train(
         tcfg = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                            crop_size=crop_size, lr=lr, class_weights=weights, seed=seed,
                            val_fraction=0.0 if val else val_fraction, split_seed=split_seed,
-                           num_workers=workers, device=device, max_val_images=max_val_images)
+                           num_workers=workers, device=device, max_val_images=max_val_images,
+                           num_threads=threads)
         command = "donorsite " + " ".join(sys.argv[1:])
         res = run_training(cfg, tcfg, data, out, val_dirs=val or (), resume=resume,
                            prepare_mode=prepare_mode, card={"training": {"command": command}})

@@ -1,27 +1,137 @@
-"""The executor that runs the per-photo stages over a batch.
+"""The staged, overlapped executor that turns tasks into outcomes (``donorsite process``).
 
-CPU stages (decode, calibrate, colour-correct, working image) run in a pool of worker
-processes; the network runs in this process on the prepared working images, in order; the
-measurement and the atomic writes follow. The performance work (batched, overlapped GPU loop,
-fast CPU path) belongs here and nowhere else: ``donorsite process`` only calls
-:meth:`Engine.run`.
+Three stages run at the same time, joined by bounded queues so memory stays flat whatever the
+study size:
+
+1. **prepare** (:mod:`pipeline.engine_stream`): read, decode (reduced-size JPEG decoding where
+   the working resolution allows, :mod:`pipeline.engine_prepare`; batched nvJPEG decoding on
+   a GPU, :mod:`pipeline.gpu_decode`), calibrate, colour-correct and resample to the working
+   image — in a pool of worker processes, a bounded number of photos ahead;
+2. **network** (this process): the working images of the photos that are ready are cut into
+   tiles that share forward batches (:class:`models.fastpath.TiledSegmenter`); on CUDA the
+   batch is assembled in pinned memory, the network runs in bf16 autocast with channels_last,
+   the tiles are blended, upsampled to the full photo and argmaxed on the device, and the
+   uint8 mask is copied back asynchronously; on the CPU the network is whichever of eager
+   PyTorch (channels_last, tuned threads) and ONNX Runtime a timed warm-up found faster
+   (:mod:`models.autotune`, cached per model and machine);
+3. **measure and write** (a pool of threads: PNG/JPEG encoding and the area sums release the
+   GIL): full-resolution labels, areas through the calibration, mask, overlay and review
+   picture written atomically (:mod:`pipeline.stages`).
+
+Outcomes are yielded in task order. ``torch.compile`` / CUDA graphs are opt-in
+(:class:`EngineOptions` ``compile_mode``) because they only pay where measured.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import contextlib
+import os
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.config import Settings
+from pipeline.engine_prepare import DecodePolicy
+from pipeline.engine_stream import PrepareStream
+from pipeline.errors import PipelineError
 from pipeline.measure import Measurement
-from pipeline.stages import Prepared, PrepareOptions, Task, prepare, write_outputs
+from pipeline.stages import Prepared, PrepareOptions, Task, segment_and_measure, write_outputs
 
-__all__ = ["Engine", "Outcome"]
+__all__ = ["Engine", "EngineOptions", "EngineOptionsError", "Outcome", "RunStats", "BACKENDS",
+           "DECODERS"]
+
+#: Network back-ends: ``'auto'`` measures torch against onnxruntime on the CPU (CUDA: torch).
+BACKENDS = ("auto", "torch", "onnxruntime")
+#: JPEG decoders: ``'auto'`` is torchvision (nvJPEG) on CUDA, Pillow on the CPU.
+DECODERS = ("auto", "pillow", "torchvision")
+
+
+class EngineOptionsError(PipelineError, ValueError):
+    """An invalid :class:`EngineOptions` value (the message names the field)."""
+
+    code = "bad_engine_options"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine runs (the defaults measure and adapt; set a field to force it).
+
+    Parameters
+    ----------
+    backend : {'auto', 'torch', 'onnxruntime'}
+    decode : {'auto', 'pillow', 'torchvision'}
+    reduce : {1, 'auto', 2, 4, 8}
+        Reduced-size JPEG decoding (:class:`pipeline.engine_prepare.DecodePolicy`). Off (1) by
+        default: it changes the starter's masks measurably (see that module).
+    tile_batch : int or None
+        Tiles per forward pass; ``None``: 4 on the CPU, from free device memory on CUDA.
+    threads : int or None
+        CPU threads of the network; ``None``: all cores.
+    writers : int or None
+        Measure-and-write threads; ``None``: ``max(2, cores // 2)``.
+    ahead : int or None
+        Photos prepared ahead of the network at most; ``None``: ``2 * jobs + 2``.
+    compile_mode : {None, 'default', 'reduce-overhead', 'max-autotune'}
+        ``torch.compile`` the network (``'reduce-overhead'``: CUDA graphs). Opt-in.
+    cache_dir : Path or None
+        Where the ONNX export and the back-end timings are kept; ``None``:
+        ``Settings.out_dir / 'cache'``.
+    refresh : bool
+        Time the back-ends again even when a cached choice exists.
+
+    Examples
+    --------
+    >>> EngineOptions(backend="tensorrt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pipeline.engine.EngineOptionsError: EngineOptions.backend: 'tensorrt' is not one of ...
+    """
+
+    backend: str = "auto"
+    decode: str = "auto"
+    reduce: str | int = 1
+    tile_batch: int | None = None
+    threads: int | None = None
+    writers: int | None = None
+    ahead: int | None = None
+    compile_mode: str | None = None
+    cache_dir: Path | None = None
+    refresh: bool = False
+
+    def __post_init__(self) -> None:
+        from models.fastpath import COMPILE_MODES
+
+        def bad(name: str, why: str) -> None:
+            raise EngineOptionsError(f"EngineOptions.{name}: {getattr(self, name)!r} {why}")
+
+        if self.backend not in BACKENDS:
+            bad("backend", f"is not one of {BACKENDS}")
+        if self.decode not in DECODERS:
+            bad("decode", f"is not one of {DECODERS}")
+        if self.reduce != "auto" and self.reduce not in (1, 2, 4, 8):
+            bad("reduce", "is not one of 'auto', 1, 2, 4, 8")
+        for name in ("tile_batch", "threads", "writers", "ahead"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                bad(name, "must be a positive integer or None")
+        if self.compile_mode not in COMPILE_MODES:
+            bad("compile_mode", f"is not one of {COMPILE_MODES}")
+
+
+@dataclass
+class RunStats:
+    """Where the main thread's time went in the last run (seconds), for tuning."""
+
+    wall_s: float = 0.0
+    network_s: float = 0.0
+    waiting_for_prepare_s: float = 0.0
+    waiting_for_writers_s: float = 0.0
 
 
 @dataclass
@@ -37,83 +147,205 @@ class Outcome:
     error_message: str | None = None
 
 
-_WORKER_OPTIONS: PrepareOptions | None = None
-
-
-def _init_worker(options: PrepareOptions) -> None:
-    global _WORKER_OPTIONS  # per worker process, set once by the pool initializer
-    import cv2
-
-    cv2.setNumThreads(1)
-    _WORKER_OPTIONS = options
-
-
-def _prepare_in_worker(task: Task) -> Prepared:
-    assert _WORKER_OPTIONS is not None
-    return prepare(task, _WORKER_OPTIONS)
-
-
 class Engine:
     """Runs the stages with a loaded model. Build with :meth:`Engine.create`."""
 
-    def __init__(self, predictor: Any, *, jobs: int, model_name: str) -> None:
-        self.predictor = predictor
+    def __init__(self, segmenter: Any, config: Any, card: dict, *, jobs: int, device: Any,
+                 options: EngineOptions, choice: Any, threads: int, model_name: str) -> None:
+        self.segmenter = segmenter
+        self.config = config
+        self.card = dict(card)
         self.jobs = jobs
+        self.device = device
+        self.options = options
+        self.choice = choice
+        self.threads = threads
         self.model_name = model_name
+        cores = os.cpu_count() or 1
+        self.writers = options.writers or max(2, cores // 2)
+        self.ahead = options.ahead or 2 * jobs + 2
+        self.gpu_decode = (str(device) if options.decode == "torchvision" or
+                           (options.decode == "auto" and device.type == "cuda") else None)
+        self._pool: Any = None
+        self.last_run = RunStats()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def create(cls, settings: Settings, options: EngineOptions | None = None) -> Engine:
+        """Load ``settings.model`` (sha256-verified) and set the network up on the device."""
+        from models.registry import load_model
+
+        loaded = load_model(settings.model)
+        opts = options or EngineOptions()
+        if opts.cache_dir is None:
+            opts = EngineOptions(**{**asdict(opts), "cache_dir": settings.out_dir / "cache"})
+        return cls.from_model(loaded.model, loaded.config, loaded.card, jobs=settings.jobs,
+                              device=settings.device, options=opts,
+                              model_name=str(loaded.card.get("name", settings.model)))
 
     @classmethod
-    def create(cls, settings: Settings) -> Engine:
-        from models import Predictor
+    def from_model(cls, model: Any, config: Any, card: dict, *, jobs: int = 1,
+                   device: str = "auto", options: EngineOptions | None = None,
+                   model_name: str = "model") -> Engine:
+        """An engine around an already loaded network (see :func:`pipeline.engine_setup`)."""
+        from pipeline.engine_setup import build_segmenter
 
-        device = None if settings.device == "auto" else settings.device
-        predictor = Predictor.from_registry(settings.model, device=device or "auto")
-        return cls(predictor, jobs=settings.jobs,
-                   model_name=str(predictor.card.get("name", settings.model)))
+        opts = options or EngineOptions()
+        seg, choice, dev, threads = build_segmenter(model, config, card, device=device,
+                                                    options=opts)
+        return cls(seg, config, card, jobs=jobs, device=dev, options=opts, choice=choice,
+                   threads=threads, model_name=model_name)
 
     @property
     def model_sha256(self) -> str:
-        return str(self.predictor.card.get("sha256", "unknown"))
+        return str(self.card.get("sha256", "unknown"))
 
     @property
     def model_config(self) -> Any:
-        return self.predictor.config
+        return self.config
 
     def params(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "device": str(self.predictor.device),
-                "model_config": self.predictor.config.to_dict()}
+        """What ran, for the provenance of every result."""
+        return {"jobs": self.jobs, "device": str(self.device),
+                "network": {**self.choice.to_dict(), "tile_batch": self.segmenter.batch_size,
+                            "threads": self.threads,
+                            "compile_mode": self.options.compile_mode},
+                "decode": {"decoder": "torchvision" if self.gpu_decode else "pillow",
+                           "reduce": self.options.reduce},
+                "writers": self.writers, "model_config": self.config.to_dict()}
+
+    # ---------------------------------------------------------------------- running
+    @contextlib.contextmanager
+    def workers(self) -> Iterator[Engine]:
+        """Keep one pool of prepare workers for every :meth:`run` inside the block (a run
+        otherwise starts and stops its own)."""
+        from pipeline.engine_stream import start_workers
+
+        self._pool = start_workers(self.jobs)
+        try:
+            yield self
+        finally:
+            pool, self._pool = self._pool, None
+            pool.terminate()
+            pool.join()
 
     def run(self, tasks: Sequence[Task], options: PrepareOptions, *, out_dir: Path,
             progress: bool = True) -> Iterator[Outcome]:
         """Yield one :class:`Outcome` per task, in task order."""
         from tqdm import tqdm
 
+        out_dir = Path(out_dir)
         bar = tqdm(total=len(tasks), unit="photo", disable=not progress or not tasks,
                    desc="processing")
+        policy = DecodePolicy(reduce=self.options.reduce)
         try:
-            for prepared in self._prepared(tasks, options):
-                yield self._finish(prepared, out_dir)
-                bar.update(1)
+            with self.cpu_threads(), \
+                    PrepareStream(tasks, options, jobs=self.jobs, policy=policy,
+                                  ahead=self.ahead, gpu_decode=self.gpu_decode,
+                                  pool=self._pool) as stream, \
+                    ThreadPoolExecutor(self.writers, thread_name_prefix="write") as writer:
+                pending: deque[Future] = deque()
+                stats = self.last_run = RunStats()
+                t_start = time.perf_counter()
+                while not stream.exhausted:
+                    t0 = time.perf_counter()
+                    group = [stream.take()]
+                    tiles = self._n_tiles(group[0])
+                    while tiles < 2 * self.segmenter.batch_size and stream.ready():
+                        group.append(stream.take())
+                        tiles += self._n_tiles(group[-1])
+                    t1 = time.perf_counter()
+                    pending.extend(self._segment(group, writer, out_dir))
+                    t2 = time.perf_counter()
+                    stats.waiting_for_prepare_s += t1 - t0
+                    stats.network_s += t2 - t1
+                    while pending and (pending[0].done() or len(pending) > 2 * self.writers):
+                        t3 = time.perf_counter()
+                        outcome = pending.popleft().result()
+                        stats.waiting_for_writers_s += time.perf_counter() - t3
+                        yield outcome
+                        bar.update(1)
+                while pending:
+                    yield pending.popleft().result()
+                    bar.update(1)
+                stats.wall_s = time.perf_counter() - t_start
         finally:
             bar.close()
 
-    def _prepared(self, tasks: Sequence[Task], options: PrepareOptions) -> Iterator[Prepared]:
-        if self.jobs <= 1 or len(tasks) <= 1:
-            for t in tasks:
-                yield prepare(t, options)
-            return
-        ctx = mp.get_context("spawn")  # no fork of a process holding torch threads
-        with ctx.Pool(self.jobs, initializer=_init_worker, initargs=(options,)) as pool:
-            yield from pool.imap(_prepare_in_worker, tasks, chunksize=1)
+    def _n_tiles(self, p: Prepared) -> int:
+        if not p.ok or p.working is None:
+            return 0
+        from models.tiling import plan_tiles
 
-    def _finish(self, p: Prepared, out_dir: Path) -> Outcome:
-        if not p.ok:
-            return Outcome(p)
-        labels = self.predictor.predict(p.working, output_shape=p.full_shape)
-        from pipeline.stages import segment_and_measure
+        c = self.config
+        return len(plan_tiles(p.working.shape[:2], tile=c.tile_size, overlap=c.tile_overlap,
+                              stride=c.stride).starts)
 
+    def _segment(self, group: list[Prepared], writer: ThreadPoolExecutor,
+                 out_dir: Path) -> list[Future]:
+        ok = [p for p in group if p.ok]
+        sources: dict[int, Any] = {}
+        if ok:
+            probas = self._proba([p.working for p in ok])
+            for p, proba in zip(ok, probas, strict=True):
+                # CUDA: upsample + argmax queued on the device now, copied back asynchronously;
+                # CPU: the border-only upsampling runs in the writer thread
+                sources[id(p)] = (self.segmenter.labels(proba, p.full_shape)
+                                  if self.device.type == "cuda" else proba)
+        futures = []
+        for p in group:
+            if not p.ok:
+                fut: Future = Future()
+                fut.set_result(Outcome(p))
+            else:
+                fut = writer.submit(self._finish, p, sources.pop(id(p)), out_dir)
+            futures.append(fut)
+        return futures
+
+    def _proba(self, images: list[np.ndarray]) -> list[Any]:
+        while True:
+            try:
+                return self.segmenter.proba(images)
+            except RuntimeError as exc:  # CUDA out of memory: halve the batch and go on
+                if "out of memory" not in str(exc) or self.segmenter.batch_size == 1:
+                    raise
+                import torch
+
+                torch.cuda.empty_cache()
+                self.segmenter.batch_size //= 2
+
+    def _finish(self, p: Prepared, source: Any, out_dir: Path) -> Outcome:
+        from models.fastpath import PendingLabels
+
+        pending = source if isinstance(source, PendingLabels) else \
+            self.segmenter.labels(source, p.full_shape)
+        labels = pending.result()
         m = segment_and_measure(p, labels)
-        mask_file, overlay_file = write_outputs(p, labels, out_dir=out_dir)
+        try:
+            mask_file, overlay_file = write_outputs(p, labels, out_dir=out_dir)
+        except PipelineError as exc:
+            return Outcome(p, m, error_code=exc.code, error_message=str(exc))
         return Outcome(p, m, mask_file, overlay_file, _label_qc(labels, m))
+
+    @contextlib.contextmanager
+    def cpu_threads(self) -> Iterator[None]:
+        """CPU threads for the run, restored afterwards. torch gets the network's threads
+        only when it runs the network on the CPU; otherwise it only blends tiles, on one
+        thread, because idle OpenMP threads spin after every operation and that burnt a
+        whole core of this 2-core machine (measured). OpenCV runs single-threaded here (the
+        writer threads are the parallelism)."""
+        import cv2
+        import torch
+
+        before = torch.get_num_threads(), cv2.getNumThreads()
+        torch_cpu = self.device.type == "cpu" and self.choice.backend == "torch"
+        torch.set_num_threads(self.threads if torch_cpu else 1)
+        cv2.setNumThreads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before[0])
+            cv2.setNumThreads(before[1])
 
 
 def _label_qc(labels: np.ndarray, m: Measurement) -> tuple[str, ...]:

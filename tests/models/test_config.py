@@ -70,3 +70,5 @@ def test_train_config_validation_and_round_trip():
         TrainConfig(device="gpu")
     with pytest.raises(ModelConfigError, match="val_fraction"):
         TrainConfig(val_fraction=1.0)
+    with pytest.raises(ModelConfigError, match="num_threads.*0"):
+        TrainConfig(num_threads=0)

@@ -13,7 +13,7 @@ from models.train import train
 
 def _tc(**kw):
     base = dict(epochs=2, steps_per_epoch=4, batch_size=4, lr=5e-3, val_fraction=0.34, seed=1,
-                crop_size=64)
+                crop_size=64, num_threads=1)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -31,11 +31,13 @@ def test_smoke_run_lowers_the_loss_and_writes_the_run(tmp_path, label_folder, wo
     from models.factory import build_model
 
     before = _fixed_batch_loss(build_model(wound_cfg), find_samples(label_folder), wound_cfg)
+    threads = torch.get_num_threads()
     res = train(wound_cfg, _tc(epochs=3), [label_folder], tmp_path / "run", progress=False,
                 card={"training": {"command": "test"}})
     after = _fixed_batch_loss(load_model(res.weights).model, find_samples(label_folder),
                               wound_cfg)
     assert after < 0.7 * before
+    assert torch.get_num_threads() == threads  # num_threads=1 applied during training only
     assert res.history[-1].train_loss < res.history[0].train_loss
     assert res.n_train == 4 and res.n_val == 2 and res.resumed_from == 0
     assert set(res.history[0].val_dice) == {"wound"}
