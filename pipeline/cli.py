@@ -148,7 +148,7 @@ def status(
     with Store.open(settings.store_path) as store:
         counts = store.counts_by_state()
         typer.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
-        for name, code, message in iter_failures(store):
+        for _name, code, message in iter_failures(store):
             typer.echo(f"  {code}: {message}")
         if check:
             problems = store.integrity_problems()

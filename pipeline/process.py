@@ -160,7 +160,6 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
     ProcessSummary
     """
     from calibration import load_sticker
-
     from pipeline.engine import Engine
     from pipeline.exports import export_tables
 

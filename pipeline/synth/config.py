@@ -223,7 +223,8 @@ class StudyConfig:
             self._fail("min_px_per_mm", "expected a number within 0..100")
         self._range("cct_k", 1700.0, 25000.0)
         self._range("awb_strength", 0.0, 1.0)
-        if not isinstance(self.colour_matrix_sd, int | float) or not 0 <= self.colour_matrix_sd <= 0.3:
+        sd = self.colour_matrix_sd
+        if not isinstance(sd, int | float) or not 0 <= sd <= 0.3:
             self._fail("colour_matrix_sd", "expected a number within 0..0.3")
         self._range("blur_sigma_px", 0.0, 20.0)
         self._range("noise_sigma", 0.0, 0.2)
