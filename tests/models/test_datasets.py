@@ -16,7 +16,10 @@ from models.datasets import (
 )
 from models.errors import DatasetError
 
-FUSEG = Path("/work/shared/datasets/fuseg/train")
+#: ../shared beside the checkout (as in CI), else the development machine's copy.
+FUSEG = next((p for p in (Path(__file__).resolve().parents[3] / "shared/datasets/fuseg/train",
+                          Path("/work/shared/datasets/fuseg/train")) if p.is_dir()),
+             Path("/nonexistent"))
 
 
 def test_label_folder_with_label_values(label_folder, wound_cfg):
