@@ -2,23 +2,31 @@
 
 * :func:`choose_runner` times each candidate runner (e.g. eager PyTorch with channels_last and
   ONNX Runtime) on a representative batch of tiles — one untimed call, then the median of a
-  few timed ones — and keeps the fastest. The result is cached in a JSON file under a key made
-  of the model's sha256, the machine (:func:`machine_fingerprint`), the thread count and the
-  batch shape, so the warm-up runs once per model and machine.
+  few timed ones — and keeps the fastest. In the engine the network shares the CPU with the
+  prepare workers, so the timing runs *under that load* (``contention`` busy processes,
+  :func:`cpu_contention`): alone, eager PyTorch and ONNX Runtime were within 10 % of each
+  other on the 2-core development machine, but with two busy processes beside them PyTorch's
+  spinning OpenMP threads made it 16 times slower and ONNX Runtime (no spinning) 2 times —
+  its fair share. The result is cached in a JSON file under a key made of the model's sha256,
+  the machine (:func:`machine_fingerprint`), the thread count, the load and the batch shape,
+  so the warm-up runs once per model and machine.
 * :func:`cuda_batch_size` sizes tile batches from the device's free memory
   (``torch.cuda.mem_get_info``) and the measured memory per tile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,7 @@ from models.config import ModelConfig
 from models.errors import ModelError
 
 __all__ = ["RunnerChoice", "machine_fingerprint", "time_runner", "choose_runner",
-           "representative_tiles", "cuda_batch_size"]
+           "representative_tiles", "cuda_batch_size", "cpu_contention"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,10 @@ def representative_tiles(config: ModelConfig, n: int, *, seed: int = 0) -> torch
 
 
 def time_runner(runner: Callable[[Any], Any], tiles: torch.Tensor, *, repeats: int = 3,
-                sync: Callable[[], None] | None = None) -> float:
-    """Median seconds per tile of ``runner(tiles)`` after one untimed call.
+                sync: Callable[[], None] | None = None,
+                give_up_after: float | None = None) -> float:
+    """Median seconds per tile of ``runner(tiles)`` after one untimed call (or, when that
+    first call alone takes more than ``give_up_after`` seconds, its time: clearly slow).
 
     Examples
     --------
@@ -102,8 +112,12 @@ def time_runner(runner: Callable[[Any], Any], tiles: torch.Tensor, *, repeats: i
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats!r}")
     sync = sync or (lambda: None)
+    t0 = time.perf_counter()
     runner(tiles)
     sync()
+    first = time.perf_counter() - t0
+    if give_up_after is not None and first > give_up_after:
+        return first / len(tiles)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -111,6 +125,26 @@ def time_runner(runner: Callable[[Any], Any], tiles: torch.Tensor, *, repeats: i
         sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) / len(tiles)
+
+
+@contextlib.contextmanager
+def cpu_contention(n: int) -> Iterator[None]:
+    """``n`` busy processes (pure-Python loops) for the duration of the block.
+
+    Examples
+    --------
+    >>> with cpu_contention(1):
+    ...     pass
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        if procs:
+            time.sleep(0.1)  # let them start
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def _read_cache(path: Path | None) -> dict[str, Any]:
@@ -133,7 +167,7 @@ def _write_cache(path: Path, data: dict[str, Any]) -> None:
 
 def choose_runner(candidates: dict[str, Callable[[], Callable[[Any], Any]]], *,
                   tiles: torch.Tensor, key: str, cache_path: Path | None = None,
-                  repeats: int = 3, refresh: bool = False
+                  repeats: int = 3, refresh: bool = False, contention: int = 0
                   ) -> tuple[RunnerChoice, Callable[[Any], Any]]:
     """Build the candidate runners, time them on ``tiles``, return the fastest.
 
@@ -153,6 +187,9 @@ def choose_runner(candidates: dict[str, Callable[[], Callable[[Any], Any]]], *,
         Timed calls per candidate.
     refresh : bool
         Time again even when the key is cached.
+    contention : int
+        Busy processes running beside the timing (the load the runner will share the CPU
+        with; :func:`cpu_contention`). Part of what ``key`` should describe.
 
     Returns
     -------
@@ -191,7 +228,11 @@ def choose_runner(candidates: dict[str, Callable[[], Callable[[Any], Any]]], *,
     for name, make in candidates.items():
         try:
             runners[name] = make()
-            timings[name] = time_runner(runners[name], tiles, repeats=repeats)
+            best = min(timings.values(), default=None)
+            with cpu_contention(contention):
+                timings[name] = time_runner(
+                    runners[name], tiles, repeats=repeats,
+                    give_up_after=None if best is None else 5 * best * len(tiles))
         except Exception as exc:  # e.g. onnxruntime missing, export failed
             runners.pop(name, None)
             unavailable[name] = f"{type(exc).__name__}: {exc}"[:300]
@@ -201,6 +242,7 @@ def choose_runner(candidates: dict[str, Callable[[], Callable[[Any], Any]]], *,
     choice = RunnerChoice(best, timings, key, cached=False, unavailable=unavailable)
     if cache_path is not None:
         cache[key] = {"backend": best, "seconds_per_tile": timings, "unavailable": unavailable,
+                      "contention": contention,
                       "measured_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "tiles": list(tiles.shape)}
         _write_cache(cache_path, cache)

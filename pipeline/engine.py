@@ -18,8 +18,8 @@ study size:
    GIL): full-resolution labels, areas through the calibration, mask, overlay and review
    picture written atomically (:mod:`pipeline.stages`).
 
-Outcomes are yielded in task order. ``torch.compile`` / CUDA graphs are opt-in
-(:class:`EngineOptions` ``compile_mode``) because they only pay where measured.
+Outcomes are yielded as photos finish, each with its task. ``torch.compile`` / CUDA graphs are
+opt-in (:class:`EngineOptions` ``compile_mode``) because they only pay where measured.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,13 @@ class EngineOptions:
     ----------
     backend : {'auto', 'torch', 'onnxruntime'}
     decode : {'auto', 'pillow', 'torchvision'}
+        ``'torchvision'`` decodes in batches on the engine's device (nvJPEG on CUDA); on the
+        CPU its pixels equal Pillow's bit for bit (both libjpeg-turbo), nvJPEG's may differ
+        by a level here and there (not measured yet: ``make bench`` on a GPU reports it).
     reduce : {1, 'auto', 2, 4, 8}
         Reduced-size JPEG decoding (:class:`pipeline.engine_prepare.DecodePolicy`). Off (1) by
-        default: it changes the starter's masks measurably (see that module).
+        default: ~20 % faster on 2 cores, but it moves the starter's healed % by more than
+        0.2 points on some photos (see that module).
     tile_batch : int or None
         Tiles per forward pass; ``None``: 4 on the CPU, from free device memory on CUDA.
     threads : int or None
@@ -192,7 +196,7 @@ class Engine:
 
         opts = options or EngineOptions()
         seg, choice, dev, threads = build_segmenter(model, config, card, device=device,
-                                                    options=opts)
+                                                    options=opts, jobs=jobs)
         return cls(seg, config, card, jobs=jobs, device=dev, options=opts, choice=choice,
                    threads=threads, model_name=model_name)
 
@@ -231,7 +235,8 @@ class Engine:
 
     def run(self, tasks: Sequence[Task], options: PrepareOptions, *, out_dir: Path,
             progress: bool = True) -> Iterator[Outcome]:
-        """Yield one :class:`Outcome` per task, in task order."""
+        """Yield one :class:`Outcome` per task, as photos finish (not in task order: each
+        outcome carries its task, ``outcome.prepared.task``)."""
         from tqdm import tqdm
 
         out_dir = Path(out_dir)
@@ -247,11 +252,14 @@ class Engine:
                 pending: deque[Future] = deque()
                 stats = self.last_run = RunStats()
                 t_start = time.perf_counter()
+                # CPU: one photo per network call, so its tiles' batches (and so its answer,
+                # to the last bit) never depend on timing; CUDA: photos share batches
+                group_tiles = 2 * self.segmenter.batch_size if self.device.type == "cuda" else 0
                 while not stream.exhausted:
                     t0 = time.perf_counter()
                     group = [stream.take()]
                     tiles = self._n_tiles(group[0])
-                    while tiles < 2 * self.segmenter.batch_size and stream.ready():
+                    while tiles < group_tiles and stream.ready():
                         group.append(stream.take())
                         tiles += self._n_tiles(group[-1])
                     t1 = time.perf_counter()
@@ -259,14 +267,21 @@ class Engine:
                     t2 = time.perf_counter()
                     stats.waiting_for_prepare_s += t1 - t0
                     stats.network_s += t2 - t1
-                    while pending and (pending[0].done() or len(pending) > 2 * self.writers):
-                        t3 = time.perf_counter()
-                        outcome = pending.popleft().result()
-                        stats.waiting_for_writers_s += time.perf_counter() - t3
-                        yield outcome
-                        bar.update(1)
-                while pending:
-                    yield pending.popleft().result()
+                    while pending:
+                        done = [f for f in pending if f.done()]
+                        if not done and len(pending) <= 2 * self.writers:
+                            break
+                        if not done:  # bounded: wait for a writer before the next photo
+                            t3 = time.perf_counter()
+                            wait(pending, return_when=FIRST_COMPLETED)
+                            stats.waiting_for_writers_s += time.perf_counter() - t3
+                            continue
+                        for f in done:
+                            pending.remove(f)
+                            yield f.result()
+                            bar.update(1)
+                for f in as_completed(list(pending)):
+                    yield f.result()
                     bar.update(1)
                 stats.wall_s = time.perf_counter() - t_start
         finally:

@@ -2,8 +2,9 @@
 
 On CUDA: eager PyTorch (optionally ``torch.compile``\\ d) in bf16 autocast with channels_last,
 tile batches sized from free device memory. On the CPU: eager PyTorch with channels_last and
-ONNX Runtime on the exported network are both timed on a representative tile batch
-(:func:`models.autotune.choose_runner`) and the faster one is used; the export and the choice
+ONNX Runtime on the exported network are both timed on a representative tile batch, beside as
+many busy processes as there will be prepare workers (:func:`models.autotune.choose_runner`),
+and the faster one is used; the export and the choice
 are cached under ``EngineOptions.cache_dir`` per model sha256 and machine.
 """
 
@@ -35,9 +36,10 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def build_segmenter(model: Any, config: Any, card: dict, *, device: str,
-                    options: Any) -> tuple[Any, Any, Any, int]:
-    """``(TiledSegmenter, RunnerChoice, torch.device, cpu_threads)`` for ``model``."""
+def build_segmenter(model: Any, config: Any, card: dict, *, device: str, options: Any,
+                    jobs: int = 1) -> tuple[Any, Any, Any, int]:
+    """``(TiledSegmenter, RunnerChoice, torch.device, cpu_threads)`` for ``model``; on the
+    CPU the back-ends are timed beside ``jobs`` busy processes (the prepare workers)."""
     import torch
 
     from models.autotune import RunnerChoice, cuda_batch_size, representative_tiles
@@ -68,13 +70,14 @@ def build_segmenter(model: Any, config: Any, card: dict, *, device: str,
                                  backend=options.backend)
     from models.autotune import choose_runner, machine_fingerprint
 
-    key = (f"{sha}|{machine_fingerprint()}|threads={threads}|"
+    contention = min(jobs, os.cpu_count() or 1)
+    key = (f"{sha}|{machine_fingerprint()}|threads={threads}|busy={contention}|"
            f"batch={batch}x{config.tile_size}")
     with torch_threads(threads):
         choice, runner = choose_runner(
             candidates, tiles=representative_tiles(config, batch), key=key,
             cache_path=None if cache_dir is None else cache_dir / "engine-backends.json",
-            refresh=options.refresh)
+            refresh=options.refresh, contention=contention)
     return TiledSegmenter(runner, config, device=dev, batch_size=batch), choice, dev, threads
 
 
@@ -95,5 +98,5 @@ def _cpu_candidates(model: Any, config: Any, sha: str, *, cache_dir: Path | None
             export_onnx(model, config, path)
         return OrtRunner(path, threads=threads)
 
-    out = {"torch": make_torch, "onnxruntime": make_ort}
+    out = {"onnxruntime": make_ort, "torch": make_torch}
     return out if backend == "auto" else {backend: out[backend]}

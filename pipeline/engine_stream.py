@@ -1,4 +1,4 @@
-"""The engine's front half: prepared photos, in task order, from a bounded pool of workers.
+"""The engine's front half: prepared photos from a bounded pool of workers, as they finish.
 
 :class:`PrepareStream` keeps at most ``ahead`` photos between "submitted" and "taken by the
 network", so memory stays flat whatever the study size (unlike ``Pool.imap``, whose feeder
@@ -14,6 +14,7 @@ workers only calibrate and build the working image from the pixels they are sent
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import multiprocessing as mp
 import os
@@ -85,6 +86,9 @@ class _FutureAdapter:
     def ready(self) -> bool:
         return self.fut.done()
 
+    def wait(self, timeout: float) -> None:
+        concurrent.futures.wait([self.fut], timeout=timeout)
+
     def get(self) -> Prepared:
         return self.fut.result()
 
@@ -144,16 +148,22 @@ class PrepareStream:
     def ready(self) -> bool:
         """Whether :meth:`take` would return without waiting."""
         self._fill()
-        return bool(self._pending) and self._pending[0].ready()
+        return any(r.ready() for r in self._pending)
 
     def take(self) -> Prepared:
-        """The next prepared photo (blocks until it is ready)."""
+        """The next prepared photo to finish — not necessarily the next task: a slow photo
+        does not hold the network up (blocks until one is ready)."""
         self._fill()
         if not self._pending:
             raise StopIteration
-        result = self._pending.popleft().get()
-        self._fill()
-        return result
+        while True:
+            for i, r in enumerate(self._pending):
+                if r.ready():
+                    del self._pending[i]
+                    result = r.get()
+                    self._fill()
+                    return result
+            self._pending[0].wait(0.005)
 
     # -------------------------------------------------------------------- internals
     def _fill(self) -> None:

@@ -79,3 +79,23 @@ def test_representative_tiles_and_timing():
 def test_cuda_batch_size_needs_cuda():
     with pytest.raises(ModelError, match="CUDA"):
         cuda_batch_size(lambda x: x, tiny_config(), device=torch.device("cpu"))
+
+
+def test_clearly_slow_runner_is_timed_once():
+    calls = []
+
+    def slow(x):
+        calls.append(1)
+        time.sleep(0.03)
+        return x
+
+    t = time_runner(slow, torch.zeros(3, 3, 4, 4), repeats=3, give_up_after=0.01)
+    assert calls == [1] and t >= 0.01
+
+
+def test_timing_under_load_is_recorded(tmp_path):
+    cache = tmp_path / "c.json"
+    choice, _ = choose_runner({"ok": _sleepy(0)}, tiles=torch.zeros(1, 3, 4, 4), key="k",
+                              cache_path=cache, repeats=1, contention=1)
+    assert choice.backend == "ok"
+    assert json.loads(cache.read_text())["k"]["contention"] == 1
