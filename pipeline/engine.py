@@ -367,7 +367,7 @@ def _label_qc(labels: np.ndarray, m: Measurement) -> tuple[str, ...]:
     flags = []
     if m.donor_site_area_mm2 <= 0:
         flags.append("no_donor_site_found")
-    site = labels > 0
-    if site.any() and (site[0].any() or site[-1].any() or site[:, 0].any() or site[:, -1].any()):
+    if m.donor_site_area_mm2 > 0 and (labels[0].any() or labels[-1].any()
+                                      or labels[:, 0].any() or labels[:, -1].any()):
         flags.append("donor_site_touches_photo_edge")
     return tuple(flags)

@@ -33,15 +33,14 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from pipeline.decode import decode_photo, read_bytes
 from pipeline.errors import PipelineError
-from pipeline.stages import REVIEW_LONG_SIDE, Prepared, PrepareOptions, Task, prepare
+from pipeline.stages import Prepared, PrepareOptions, Task, prepare, review_picture
 
 __all__ = ["DecodePolicy", "prepare_photo", "prepare_pixels", "rescale_calibration",
-           "choose_reduce", "review_image", "REDUCE_FACTORS"]
+           "choose_reduce", "REDUCE_FACTORS"]
 
 #: libjpeg's DCT scaling factors.
 REDUCE_FACTORS = (1, 2, 4, 8)
@@ -156,20 +155,6 @@ def _qc_order() -> tuple[str, ...]:
     return QC_FLAGS
 
 
-def review_image(rgb: np.ndarray, cal: Any) -> np.ndarray:
-    """The colour-corrected review picture (long side :data:`REVIEW_LONG_SIDE`), uint8.
-
-    As in :func:`pipeline.stages.prepare`, but shrunk as uint8 and corrected from uint8 (the
-    colour model linearises uint8 through a table): a few times cheaper than converting the
-    whole photo to float first, and within one grey level of it.
-    """
-    h, w = rgb.shape[:2]
-    f = REVIEW_LONG_SIDE / max(h, w)
-    small = rgb if f >= 1 else cv2.resize(rgb, (round(w * f), round(h * f)),
-                                          interpolation=cv2.INTER_AREA)
-    return (np.clip(cal.correct(small), 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def prepare_photo(task: Task, options: PrepareOptions,
                   policy: DecodePolicy = DecodePolicy()) -> Prepared:
     """:func:`pipeline.stages.prepare`, decoding JPEGs at reduced size where the policy
@@ -238,5 +223,5 @@ def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
     out.subject_from_file = subject
     out.calibration = cal
     out.working, _ = working_image(rgb, cal_r, config=config)
-    out.review = review_image(rgb, cal_r)
+    out.review = review_picture(rgb, cal_r)
     return out

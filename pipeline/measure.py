@@ -58,7 +58,11 @@ def measure_labels(labels: np.ndarray, *, meter: _AreaMeter) -> Measurement:
     """
     if labels.ndim != 2:
         raise ValueError(f"labels must be 2-D (H, W), got shape {labels.shape}")
-    bad = np.setdiff1d(np.unique(labels), list(LABELS))
+    # unsigned labels only need their maximum (0.1 ms on 12 Mpx, np.unique ~30 ms)
+    fine = (np.issubdtype(labels.dtype, np.unsignedinteger) and labels.size
+            and int(labels.max()) <= max(LABELS))
+    bad = np.array([]) if fine or not labels.size else \
+        np.setdiff1d(np.unique(labels), list(LABELS))
     if bad.size:
         raise ValueError(f"labels may only hold {sorted(LABELS)}, got values {bad.tolist()}")
     epi = float(meter.area_mm2(labels == EPITHELIALIZED))

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.stages import REVIEW_LONG_SIDE, atomic_write_bytes
+from pipeline.stages import atomic_write_bytes, review_picture
 from pipeline.store import Store
 
 __all__ = ["stand_in_from_synth", "take_screenshot"]
@@ -75,10 +75,7 @@ def stand_in_from_synth(study: Path, out_dir: Path) -> int:
                                        visit_day=int(row["visit_day"]), site=row["site"])
             labels = cv2.imread(str(study / masks[row["file"]]), cv2.IMREAD_UNCHANGED)
             h, w = photo.shape
-            f = min(1.0, REVIEW_LONG_SIDE / max(h, w))
-            small = cv2.resize(photo.rgb.astype(np.float32) / 255, (round(w * f), round(h * f)),
-                               interpolation=cv2.INTER_AREA)
-            review = (np.clip(cal.correct(small), 0, 1) * 255 + 0.5).astype(np.uint8)
+            review = review_picture(photo.rgb, cal)
             code = f"{rec.photo_id}-r1"
             ok, png = cv2.imencode(".png", labels)
             atomic_write_bytes(out_dir / f"masks/{code}.png", png.tobytes())

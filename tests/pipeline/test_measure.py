@@ -39,3 +39,17 @@ def test_bad_labels():
         measure_labels(np.full((3, 3), 7, np.uint8), meter=PerspectiveMeter((3, 3)))
     with pytest.raises(ValueError, match="2-D"):
         measure_labels(np.zeros((3, 3, 1), np.uint8), meter=PerspectiveMeter((3, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
+def test_bad_labels_found_whatever_the_dtype(dtype):
+    lab = np.zeros((4, 4), dtype)
+    lab[1, 1] = 3
+    with pytest.raises(ValueError, match=r"values \[3\]"):
+        measure_labels(lab, meter=PerspectiveMeter(lab.shape))
+    if np.issubdtype(dtype, np.signedinteger):
+        lab[1, 1] = -1
+        with pytest.raises(ValueError, match=r"values \[-1\]"):
+            measure_labels(lab, meter=PerspectiveMeter(lab.shape))
+    lab[1, 1] = 2
+    assert measure_labels(lab, meter=PerspectiveMeter(lab.shape)).healed_percent == 0.0
