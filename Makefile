@@ -21,7 +21,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
-	set -o pipefail; $(PIP) install --quiet -e '.[dev]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	set -o pipefail; $(PIP) install --quiet -e '.[dev,ray]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv (when missing) and install donorsite with its dev tools

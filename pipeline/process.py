@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Settings
 from pipeline.decode import read_bytes, sha256_bytes
@@ -25,7 +26,10 @@ from pipeline.provenance import git_commit, software_version
 from pipeline.stages import Prepared, PrepareOptions, Task
 from pipeline.store import Store
 
-__all__ = ["ProcessSummary", "process_study", "plan_tasks"]
+__all__ = ["ProcessSummary", "process_study", "plan_tasks", "ENGINES"]
+
+#: Where the stages can run (``process_study(engine=...)``, ``donorsite process --engine``).
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -139,7 +143,8 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
 
 def process_study(target: str | Path, settings: Settings, *, reprocess: bool = False,
                   reason: str | None = None, progress: bool = True,
-                  on_result: Callable[[Prepared], None] | None = None) -> ProcessSummary:
+                  on_result: Callable[[Prepared], None] | None = None,
+                  engine: str = "local", ray_options: Any = None) -> ProcessSummary:
     """Process every photo of a study's manifest into the study store.
 
     Parameters
@@ -154,22 +159,29 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
         Why (required with ``reprocess``); stored with the run.
     progress : bool, optional
         Show a progress bar.
+    engine : {'local', 'ray'}, optional
+        Where the stages run: this machine (:class:`pipeline.engine.Engine`) or a Ray
+        cluster (:class:`pipeline.engine_ray.RayEngine`, optional extra ``donorsite[ray]``).
+        Either way this process alone writes the store and the files.
+    ray_options : pipeline.engine_ray.RayOptions, optional
+        Cluster address and actor pool for ``engine='ray'``.
 
     Returns
     -------
     ProcessSummary
     """
     from calibration import load_sticker
-    from pipeline.engine import Engine
     from pipeline.exports import export_tables
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if reprocess and not (reason and reason.strip()):
         raise ValueError("--reprocess needs --reason TEXT (kept with the new results)")
     t0 = time.perf_counter()
     manifest = resolve_input(target)
     rows = read_manifest(manifest)
     sticker = load_sticker(settings.sticker)
-    engine = Engine.create(settings)
+    engine = _create_engine(settings, engine, ray_options)
     summary = ProcessSummary(out_dir=settings.out_dir)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     with Store.open(settings.store_path) as store:
@@ -190,6 +202,17 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
         export_tables(store, settings.out_dir)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _create_engine(settings: Settings, name: str, ray_options: Any) -> Any:
+    """The local engine, or the Ray one (which says how to install Ray when it is missing)."""
+    if name == "ray":
+        from pipeline.engine_ray import RayEngine
+
+        return RayEngine.create(settings, ray_options)
+    from pipeline.engine import Engine
+
+    return Engine.create(settings)
 
 
 def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
