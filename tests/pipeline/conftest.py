@@ -1,4 +1,5 @@
-"""Shared fixtures for the pipeline tests: a tiny synthetic study, generated once."""
+"""Shared fixtures for the pipeline tests: tiny synthetic studies and a tiny untrained model,
+made once per session."""
 
 from __future__ import annotations
 
@@ -17,3 +18,31 @@ def synth_study(tmp_path_factory) -> Path:
                                exif_fraction=0.5)
     generate_study(root, cfg, jobs=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory) -> Path:
+    """2 subjects x 2 visits at 800x600."""
+    from pipeline.synth import StudyConfig, generate_study
+
+    root = tmp_path_factory.mktemp("study") / "s"
+    cfg = StudyConfig.from_cli(seed=11, subjects=2, days="0,7", photos_per_visit=1,
+                               size="800x600")
+    generate_study(root, cfg, jobs=1, force=False, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny untrained U-Net (seeded) saved as a registry model, for fast engine runs."""
+    import torch
+
+    from models.config import ModelConfig
+    from models.factory import build_model
+    from models.registry import save_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder="tu-resnet10t", encoder_depth=3, decoder_channels=(16, 8, 8),
+                      tile_size=64, px_per_mm=1.0)
+    return save_model(build_model(cfg), cfg, "tiny",
+                      weights_dir=tmp_path_factory.mktemp("weights"))

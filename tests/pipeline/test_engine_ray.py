@@ -33,18 +33,6 @@ NUMBERS = ["status", "error_code", "donor_site_area_cm2", "epithelialized_area_c
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from models.config import ModelConfig
-    from models.factory import build_model
-    from models.registry import save_model
-
-    cfg = ModelConfig(encoder="tu-resnet10t", encoder_depth=3, decoder_channels=(16, 8, 8),
-                      tile_size=64, px_per_mm=1.0)
-    return save_model(build_model(cfg), cfg, "tiny",
-                      weights_dir=tmp_path_factory.mktemp("weights"))
-
-
-@pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     """6 photos at 1200x900 and a truncated seventh (a failed outcome, not a failed run)."""
     from pipeline.synth import StudyConfig, generate_study

@@ -30,29 +30,6 @@ from tests.conftest import make_dicom, make_jpeg
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from models.config import ModelConfig
-    from models.factory import build_model
-    from models.registry import save_model
-
-    cfg = ModelConfig(encoder="tu-resnet10t", encoder_depth=3, decoder_channels=(16, 8, 8),
-                      tile_size=64, px_per_mm=1.0)
-    return save_model(build_model(cfg), cfg, "tiny",
-                      weights_dir=tmp_path_factory.mktemp("weights"))
-
-
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory) -> Path:
-    from pipeline.synth import StudyConfig, generate_study
-
-    root = tmp_path_factory.mktemp("study") / "s"
-    cfg = StudyConfig.from_cli(seed=11, subjects=2, days="0,7", photos_per_visit=1,
-                               size="800x600")
-    generate_study(root, cfg, jobs=1, force=False, progress=False)
-    return root
-
-
 def _copy(study: Path, dst: Path) -> Path:
     shutil.copytree(study, dst)
     return dst
