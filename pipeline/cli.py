@@ -113,7 +113,8 @@ def process(
     reprocess: Annotated[bool, typer.Option(help="New result versions for photos already done.")] = False,
     reason: Annotated[str | None, typer.Option(help="Why you reprocess (required with --reprocess).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    engine: Annotated[str, typer.Option(help="Where the stages run: local (this machine) or ray (a Ray cluster; pip install 'donorsite[ray]').")] = "local",
+    engine: Annotated[str, typer.Option(help="Where the stages run: local (this machine) or ray (a Ray cluster; pip install 'donorsite\\[ray]').")] = "local",
+    backend: Annotated[str, typer.Option(help="CPU network back-end: auto (the faster, measured once per machine and cached), torch or onnxruntime. Pin it to compare runs bit for bit.")] = "auto",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join with --engine ray (e.g. auto, HOST:6379, ray://HOST:10001); default: a local Ray instance.")] = None,
 ) -> None:
     """Process a study's photos into the study store; exit status 1 if any photo failed."""
@@ -125,14 +126,18 @@ def process(
     if ray_address is not None and engine != "ray":
         _fail("--ray-address needs --engine ray")
     try:
+        from pipeline.engine import EngineOptions
+
         settings = Settings(out_dir=out, jobs=jobs, model=model, sticker=sticker, device=device)
+        engine_options = EngineOptions(backend=backend)
         ray_options = None
         if engine == "ray":
             from pipeline.engine_ray import RayOptions
 
             ray_options = RayOptions(address=ray_address)
         summary = process_study(target, settings, reprocess=reprocess, reason=reason,
-                                progress=progress, engine=engine, ray_options=ray_options)
+                                progress=progress, engine=engine, ray_options=ray_options,
+                                engine_options=engine_options)
     except (PipelineError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"new: {summary.new}  unchanged: {summary.unchanged}  failed: {summary.n_failed}"

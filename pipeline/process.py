@@ -144,7 +144,8 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
 def process_study(target: str | Path, settings: Settings, *, reprocess: bool = False,
                   reason: str | None = None, progress: bool = True,
                   on_result: Callable[[Prepared], None] | None = None,
-                  engine: str = "local", ray_options: Any = None) -> ProcessSummary:
+                  engine: str = "local", ray_options: Any = None,
+                  engine_options: Any = None) -> ProcessSummary:
     """Process every photo of a study's manifest into the study store.
 
     Parameters
@@ -165,6 +166,8 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
         Either way this process alone writes the store and the files.
     ray_options : pipeline.engine_ray.RayOptions, optional
         Cluster address and actor pool for ``engine='ray'``.
+    engine_options : pipeline.engine.EngineOptions, optional
+        Network back-end, decoding, batch sizes (default: chosen per machine).
 
     Returns
     -------
@@ -181,7 +184,7 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
     manifest = resolve_input(target)
     rows = read_manifest(manifest)
     sticker = load_sticker(settings.sticker)
-    engine = _create_engine(settings, engine, ray_options)
+    engine = _create_engine(settings, engine, ray_options, engine_options)
     summary = ProcessSummary(out_dir=settings.out_dir)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     with Store.open(settings.store_path) as store:
@@ -204,15 +207,16 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
     return summary
 
 
-def _create_engine(settings: Settings, name: str, ray_options: Any) -> Any:
+def _create_engine(settings: Settings, name: str, ray_options: Any,
+                   engine_options: Any) -> Any:
     """The local engine, or the Ray one (which says how to install Ray when it is missing)."""
     if name == "ray":
         from pipeline.engine_ray import RayEngine
 
-        return RayEngine.create(settings, ray_options)
+        return RayEngine.create(settings, ray_options, engine_options)
     from pipeline.engine import Engine
 
-    return Engine.create(settings)
+    return Engine.create(settings, engine_options)
 
 
 def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,

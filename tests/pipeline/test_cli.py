@@ -47,3 +47,17 @@ def test_synth_command_makes_a_study_and_refuses_to_overwrite_it(tmp_path):
     assert second.exit_code == 2 and str(out) in second.output
     bad = CliRunner().invoke(app, [*args[:-4], "--size", "big", "--force"])
     assert bad.exit_code == 2 and "big" in bad.output
+
+
+def test_process_help_names_the_ray_extra_and_backends():
+    out = CliRunner().invoke(app, ["process", "--help"], terminal_width=200).output
+    assert "donorsite[ray]" in out  # not swallowed as rich markup
+    assert "onnxruntime" in out
+
+
+def test_process_refuses_an_unknown_backend(small_study, tmp_path):
+    res = CliRunner().invoke(app, ["process", str(small_study), "--out", str(tmp_path / "o"),
+                                   "--backend", "tensorrt", "--no-progress"])
+    assert res.exit_code == 2
+    assert "tensorrt" in res.output and "onnxruntime" in res.output
+    assert not (tmp_path / "o" / "study.sqlite").exists()
