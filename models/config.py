@@ -236,6 +236,10 @@ class TrainConfig:
         default kernels already repeat exactly for a given seed and thread count, and the
         deterministic upsampling backward is ~6x slower; turn it on for CUDA runs that must
         repeat bit for bit.
+    skin_type_weights : tuple of 6 float or None
+        Relative probability of drawing a crop from a photo of Fitzpatrick type I..VI (read
+        from a prepared synthetic study's ``photos.csv``; other images weigh 1). ``None``:
+        every image equally.
     num_threads : int or None
         torch CPU threads during training (``None``: torch's default). On a CPU shared with
         other busy processes 1 thread can be several times faster than 2, because OpenMP
@@ -270,6 +274,7 @@ class TrainConfig:
     cache_images: bool = False
     deterministic: bool = False
     num_threads: int | None = None
+    skin_type_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -293,6 +298,16 @@ class TrainConfig:
             if not cw or min(cw) < 0 or max(cw) == 0:
                 raise _err("class_weights", self.class_weights, "must be >= 0, not all 0")
             object.__setattr__(self, "class_weights", cw)
+        if self.skin_type_weights is not None:
+            try:
+                sw = tuple(float(w) for w in self.skin_type_weights)
+            except (TypeError, ValueError):
+                raise _err("skin_type_weights", self.skin_type_weights, "must be numbers") \
+                    from None
+            if len(sw) != 6 or min(sw) < 0 or max(sw) == 0:
+                raise _err("skin_type_weights", self.skin_type_weights,
+                           "must be 6 numbers >= 0 (types I..VI), not all 0")
+            object.__setattr__(self, "skin_type_weights", sw)
         for name in ("foreground_crop_p",):
             v = getattr(self, name)
             if not _is_num(v) or not 0 <= v <= 1:
@@ -320,8 +335,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
         d = asdict(self)
-        if d["class_weights"] is not None:
-            d["class_weights"] = list(d["class_weights"])
+        for k in ("class_weights", "skin_type_weights"):
+            if d[k] is not None:
+                d[k] = list(d[k])
         return d
 
     @classmethod
@@ -338,7 +354,8 @@ def _from_dict(cls: type, d: Mapping[str, Any], source: str) -> Any:
     if unknown:
         raise _err("key", unknown[0], f"is not a {cls.__name__} field {sorted(known)}", source)
     kw = dict(d)
-    for k in ("decoder_channels", "classes", "input_mean", "input_std", "class_weights"):
+    for k in ("decoder_channels", "classes", "input_mean", "input_std", "class_weights",
+              "skin_type_weights"):
         if isinstance(kw.get(k), list):
             kw[k] = tuple(kw[k])
     try:

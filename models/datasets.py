@@ -24,7 +24,7 @@ from models.config import ModelConfig
 from models.errors import DatasetError
 
 __all__ = ["Sample", "find_samples", "split_samples", "read_image", "read_labels",
-           "CropDataset", "class_frequencies", "IMAGE_SUFFIXES"]
+           "CropDataset", "class_frequencies", "skin_type_weights", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -126,6 +126,63 @@ def read_labels(path: str | Path, config: ModelConfig) -> np.ndarray:
     return out
 
 
+def skin_type_weights(samples: Sequence[Sample],
+                      weights: Sequence[float]) -> np.ndarray:
+    """Sampling weight of each sample from its Fitzpatrick skin type.
+
+    A prepared synthetic study (:func:`models.prepare.prepare_synth_study`) records each
+    image's skin type (1..6) in ``photos.csv`` beside ``images/``; sample ``i`` gets
+    ``weights[skin_type - 1]``. Samples of folders without that record (plain label folders)
+    get weight 1.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+    weights : sequence of 6 float
+        Relative weights of Fitzpatrick types I..VI (>= 0).
+
+    Returns
+    -------
+    ndarray, float64 (len(samples),)
+        Probabilities (summing to 1) for :class:`CropDataset`'s ``sample_weights``.
+
+    Raises
+    ------
+    DatasetError
+        ``weights`` is not 6 non-negative numbers, a recorded skin type is not 1..6, or all
+        weights are 0.
+
+    Examples
+    --------
+    >>> s = [Sample(Path(f"/none/images/{i}.png"), Path(f"/none/labels/{i}.png")) for i in "ab"]
+    >>> skin_type_weights(s, [2, 2, 1, 1, 1, 1]).tolist()  # no photos.csv: uniform
+    [0.5, 0.5]
+    """
+    import csv
+
+    w = [float(v) for v in weights]
+    if len(w) != 6 or min(w) < 0:
+        raise DatasetError(f"skin type weights must be 6 numbers >= 0 (types I..VI), got "
+                           f"{list(weights)}")
+    types: dict[Path, dict[str, str]] = {}
+    out = np.ones(len(samples), np.float64)
+    for i, s in enumerate(samples):
+        table = s.image.parent.parent / "photos.csv"
+        if table not in types:
+            types[table] = {}
+            if table.is_file():
+                with open(table, newline="") as f:
+                    types[table] = {r["stem"]: r.get("skin_type", "") for r in csv.DictReader(f)}
+        st = types[table].get(s.image.stem, "")
+        if st:
+            if not st.isdigit() or not 1 <= int(st) <= 6:
+                raise DatasetError(f"{table}: skin type {st!r} of {s.image.stem} is not 1..6")
+            out[i] = w[int(st) - 1]
+    if out.sum() <= 0:
+        raise DatasetError(f"skin type weights {w} give every sample weight 0")
+    return out / out.sum()
+
+
 def class_frequencies(samples: Sequence[Sample], config: ModelConfig) -> np.ndarray:
     """Share of pixels of each class over ``samples``."""
     counts = np.zeros(config.n_classes, np.float64)
@@ -153,6 +210,9 @@ class CropDataset(torch.utils.data.Dataset):
         Uniform scale in ``1 ± scale_jitter``; rotation in ``± rotation_jitter_deg``.
     cache : bool
         Keep decoded images (uint8) in memory: faster epochs, memory ~4 bytes per pixel.
+    sample_weights : sequence of float, optional
+        Probability of drawing each sample for a crop (e.g. :func:`skin_type_weights`);
+        default uniform.
 
     Items are ``(image (3, s, s) float32, labels (s, s) int64)``. Call :meth:`set_epoch`
     before each epoch.
@@ -161,9 +221,18 @@ class CropDataset(torch.utils.data.Dataset):
     def __init__(self, samples: Sequence[Sample], config: ModelConfig, *, crop_size: int,
                  length: int, seed: int = 0, augment: bool = True,
                  foreground_crop_p: float = 0.5, scale_jitter: float = 0.1,
-                 rotation_jitter_deg: float = 10.0, cache: bool = False) -> None:
+                 rotation_jitter_deg: float = 10.0, cache: bool = False,
+                 sample_weights: Sequence[float] | None = None) -> None:
         if not samples:
             raise DatasetError("CropDataset needs at least one sample")
+        self.p: np.ndarray | None = None
+        if sample_weights is not None:
+            p = np.asarray(sample_weights, np.float64)
+            if p.shape != (len(samples),) or not np.isfinite(p).all() or p.min() < 0 \
+                    or p.sum() <= 0:
+                raise DatasetError(f"sample_weights must be {len(samples)} numbers >= 0 with a "
+                                   f"positive sum, got shape {p.shape}")
+            self.p = p / p.sum()
         self.samples = list(samples)
         self.config = config
         self.crop_size = int(crop_size)
@@ -203,7 +272,9 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        image, labels, fg = self._load(int(rng.integers(len(self.samples))))
+        k = rng.integers(len(self.samples)) if self.p is None else rng.choice(len(self.p),
+                                                                              p=self.p)
+        image, labels, fg = self._load(int(k))
         img, lab = self._crop(image, labels, fg, rng)
         img = img.astype(np.float32) / np.float32(255)
         if self.augment:

@@ -32,6 +32,7 @@ from models.datasets import (
     find_samples,
     read_image,
     read_labels,
+    skin_type_weights,
     split_samples,
 )
 from models.errors import DatasetError, ModelConfigError
@@ -213,7 +214,9 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
                          foreground_crop_p=train_cfg.foreground_crop_p,
                          scale_jitter=train_cfg.scale_jitter,
                          rotation_jitter_deg=train_cfg.rotation_jitter_deg,
-                         cache=train_cfg.cache_images)
+                         cache=train_cfg.cache_images,
+                         sample_weights=None if train_cfg.skin_type_weights is None
+                         else skin_type_weights(train_s, train_cfg.skin_type_weights))
         loader = torch.utils.data.DataLoader(
             ds, batch_size=train_cfg.batch_size, shuffle=False, drop_last=True,
             num_workers=train_cfg.num_workers, pin_memory=cuda,

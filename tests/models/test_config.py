@@ -72,3 +72,13 @@ def test_train_config_validation_and_round_trip():
         TrainConfig(val_fraction=1.0)
     with pytest.raises(ModelConfigError, match="num_threads.*0"):
         TrainConfig(num_threads=0)
+
+
+def test_skin_type_weights_validated_and_round_trip():
+    tc = TrainConfig(skin_type_weights=[2, 2, 1, 1, 1, 1])
+    assert tc.skin_type_weights == (2.0, 2.0, 1.0, 1.0, 1.0, 1.0)
+    assert TrainConfig.from_dict(tc.to_dict()) == tc
+    with pytest.raises(ModelConfigError, match=r"skin_type_weights.*\(1, 1\)"):
+        TrainConfig(skin_type_weights=(1, 1))
+    with pytest.raises(ModelConfigError, match="skin_type_weights"):
+        TrainConfig(skin_type_weights=(0,) * 6)

@@ -12,6 +12,7 @@ from models.datasets import (
     find_samples,
     read_image,
     read_labels,
+    skin_type_weights,
     split_samples,
 )
 from models.errors import DatasetError
@@ -111,3 +112,29 @@ def test_cached_crops_equal_uncached(label_folder, wound_cfg):
     for i in range(4):
         assert all(torch.equal(u, v) for u, v in zip(a[i], b[i], strict=False))
     assert len(b._cache) >= 1
+
+
+def test_crops_follow_skin_type_weights(label_folder, wound_cfg):
+    s = find_samples(label_folder)
+    # a prepared synthetic study records each image's skin type beside images/
+    types = [1, 2, 3, 4, 5, 6]
+    rows = "".join(f"{x.image.stem},{t}\n" for x, t in zip(s, types, strict=True))
+    (label_folder / "photos.csv").write_text("stem,skin_type\n" + rows)
+    w = skin_type_weights(s, [1, 0, 0, 0, 0, 3])
+    assert w.tolist() == [0.25, 0, 0, 0, 0, 0.75]
+    ds = CropDataset(s, wound_cfg, crop_size=32, length=40, seed=1, sample_weights=w,
+                     cache=True)
+    for i in range(40):
+        ds[i]
+    assert set(ds._cache) == {0, 5}               # types II..V are never drawn
+    uniform = CropDataset(s, wound_cfg, crop_size=32, length=40, seed=1, cache=True)
+    for i in range(40):
+        uniform[i]
+    assert len(uniform._cache) == 6
+    with pytest.raises(DatasetError, match="6 numbers"):
+        skin_type_weights(s, [1, 1])
+    (label_folder / "photos.csv").write_text(f"stem,skin_type\n{s[0].image.stem},9\n")
+    with pytest.raises(DatasetError, match="'9'.*1..6"):
+        skin_type_weights(s, [1] * 6)
+    with pytest.raises(DatasetError, match="sample_weights"):
+        CropDataset(s, wound_cfg, crop_size=32, length=2, sample_weights=[1.0])
