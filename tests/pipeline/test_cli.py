@@ -61,3 +61,19 @@ def test_process_refuses_an_unknown_backend(small_study, tmp_path):
     assert res.exit_code == 2
     assert "tensorrt" in res.output and "onnxruntime" in res.output
     assert not (tmp_path / "o" / "study.sqlite").exists()
+
+
+def test_process_records_the_decoding_and_backend_it_was_asked_for(small_study, tiny_model,
+                                                                   tmp_path):
+    import json
+    import sqlite3
+
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["process", str(small_study), "--out", str(out), "--model",
+                                   str(tiny_model), "--jobs", "1", "--backend", "torch",
+                                   "--reduced-decode", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(out / "study.sqlite") as con:
+        params = json.loads(con.execute("SELECT params_json FROM runs").fetchone()[0])
+    assert params["decode"]["reduce"] == "auto"
+    assert params["network"]["backend"] == "torch"
