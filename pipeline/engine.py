@@ -41,7 +41,14 @@ from pipeline.engine_prepare import DecodePolicy
 from pipeline.engine_stream import PrepareStream
 from pipeline.errors import PipelineError
 from pipeline.measure import Measurement
-from pipeline.stages import Prepared, PrepareOptions, Task, segment_and_measure, write_outputs
+from pipeline.stages import (
+    Prepared,
+    PrepareOptions,
+    Task,
+    encode_outputs,
+    segment_and_measure,
+    write_files,
+)
 
 __all__ = ["Engine", "EngineOptions", "EngineOptionsError", "Outcome", "RunStats", "BACKENDS",
            "DECODERS"]
@@ -334,13 +341,10 @@ class Engine:
 
         pending = source if isinstance(source, PendingLabels) else \
             self.segmenter.labels(source, p.full_shape)
-        labels = pending.result()
-        m = segment_and_measure(p, labels)
-        try:
-            mask_file, overlay_file = write_outputs(p, labels, out_dir=out_dir)
-        except PipelineError as exc:
-            return Outcome(p, m, error_code=exc.code, error_message=str(exc))
-        return Outcome(p, m, mask_file, overlay_file, _label_qc(labels, m))
+        outcome, files = measure_and_encode(p, pending.result())
+        if files:
+            write_files(files, out_dir=out_dir)
+        return outcome
 
     @contextlib.contextmanager
     def cpu_threads(self) -> Iterator[None]:
@@ -361,6 +365,20 @@ class Engine:
         finally:
             torch.set_num_threads(before[0])
             cv2.setNumThreads(before[1])
+
+
+def measure_and_encode(p: Prepared, labels: np.ndarray, *, outcome_type: type[Outcome] = Outcome,
+                       **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
+    """The last stage of both engines for one photo with its full-resolution labels: areas
+    through the calibration, QC flags and the encoded output files (written by the caller:
+    the local writer threads, or the Ray driver). An encoding error is a failed outcome."""
+    m = segment_and_measure(p, labels)
+    try:
+        files = encode_outputs(p, labels)
+    except PipelineError as exc:
+        return outcome_type(p, m, error_code=exc.code, error_message=str(exc), **extra), {}
+    mask_file, overlay_file = list(files)[:2]
+    return outcome_type(p, m, mask_file, overlay_file, _label_qc(labels, m), **extra), files
 
 
 def _label_qc(labels: np.ndarray, m: Measurement) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ the place where they run changes:
    there), so both engines give the same masks; one photo per network call, as locally;
 3. **measure and encode** — CPU tasks: areas through the calibration
    (:func:`pipeline.stages.segment_and_measure`), mask PNG, overlay and review JPEG encoded
-   by :func:`pipeline.stages.encode_outputs` and shipped as bytes.
+   by :func:`pipeline.engine.measure_and_encode` (the local engine's last stage) and shipped
+   as bytes.
 
 Results stream back to the driver (``iter_rows``), which alone writes the files (atomically,
 :func:`pipeline.stages.atomic_write_bytes`) and the study store, so transactions, idempotence
@@ -199,8 +200,7 @@ def measure_batch(batch: Any) -> Any:
     """Stage 3: measure, encode the files; payload = pickled ``(RayOutcome, {path: bytes})``."""
     import cv2
 
-    from pipeline.engine import _label_qc
-    from pipeline.stages import encode_outputs, segment_and_measure
+    from pipeline.engine import measure_and_encode
 
     cv2.setNumThreads(1)
     node, out = _node_id(), []
@@ -211,16 +211,8 @@ def measure_batch(batch: Any) -> Any:
         if not p.ok:
             outcome = RayOutcome(p, nodes=nodes)
         else:
-            m = segment_and_measure(p, labels)
-            try:
-                files = encode_outputs(p, labels)
-            except PipelineError as exc:
-                outcome = RayOutcome(p, m, error_code=exc.code, error_message=str(exc),
-                                     nodes=nodes)
-            else:
-                mask_file, overlay_file = list(files)[:2]
-                outcome = RayOutcome(p, m, mask_file, overlay_file, _label_qc(labels, m),
-                                     nodes=nodes)
+            outcome, files = measure_and_encode(p, labels, outcome_type=RayOutcome,
+                                                nodes=nodes)
             p.review = None  # encoded above; not shipped back
         out.append(_dumps((outcome, files)))
     return _table(batch.column("index").to_pylist(), out)
@@ -346,7 +338,7 @@ class RayEngine:
         ds = ds.map_batches(prepare_batch, batch_size=1, batch_format="pyarrow",
                             fn_kwargs={"options": options, "reduce": self.engine_options.reduce},
                             num_cpus=1, memory=self.options.prepare_memory_mb * 2**20)
-        opts = {k: v for k, v in asdict(self.engine_options).items()}
+        opts = asdict(self.engine_options)
         gpu = self.device == "cuda"
         ds = ds.map_batches(NetworkActor, batch_size=1, batch_format="pyarrow",
                             fn_constructor_args=(self.settings.model,),
@@ -363,7 +355,7 @@ class RayEngine:
         here, atomically, before the outcome is yielded."""
         from tqdm import tqdm
 
-        from pipeline.stages import atomic_write_bytes
+        from pipeline.stages import write_files
 
         out_dir = Path(out_dir)
         bar = tqdm(total=len(tasks), unit="photo", disable=not progress or not tasks,
@@ -380,8 +372,8 @@ class RayEngine:
                 seen.add(index)
                 outcome, files = pickle.loads(row["payload"])
                 outcome.prepared = _restore(outcome.prepared, tasks[index])
-                for rel, data in files.items():
-                    atomic_write_bytes(out_dir / rel, data)
+                if files:
+                    write_files(files, out_dir=out_dir)
                 yield outcome
                 bar.update(1)
         finally:
