@@ -55,6 +55,26 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def portable_path(path: str | Path) -> str:
+    """``path`` as written into a card: relative to the working directory when inside it.
+
+    Cards are committed with the weights, so they must not carry this machine's absolute
+    paths (``/home/alice/...``); paths outside the working directory are kept as given.
+
+    Examples
+    --------
+    >>> portable_path(Path.cwd() / "runs" / "starter")
+    'runs/starter'
+    >>> portable_path("/elsewhere/data")
+    '/elsewhere/data'
+    """
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def software_versions() -> dict[str, str]:
     """Versions of the software that matters for reproducing a model."""
     import numpy
@@ -217,7 +237,7 @@ def publish(source: str | Path, name: str, *, weights_dir: str | Path | None = N
             card[k] = {**card.get(k, {}), **v}
         else:
             card[k] = v
-    card.setdefault("training", {})["source_checkpoint"] = str(src.path)
+    card.setdefault("training", {})["source_checkpoint"] = portable_path(src.path)
     return save_model(src.model, src.config, name, weights_dir=weights_dir, dtype=dtype,
                       card=card)
 

@@ -40,7 +40,7 @@ from models.factory import build_model
 from models.losses import DiceCELoss
 from models.predictor import Predictor, resolve_device
 from models.prepare import is_synth_study, prepare_synth_study
-from models.registry import save_model
+from models.registry import portable_path, save_model
 
 __all__ = ["EpochRecord", "TrainResult", "train", "resolve_samples", "evaluate_dice",
            "plot_history"]
@@ -304,7 +304,8 @@ def _card(card: dict | None, train_cfg: TrainConfig, data_dirs, val_dirs, rec: E
           train_s: Sequence[Sample], val_s: Sequence[Sample]) -> dict:
     base = dict(card or {})
     training = dict(base.get("training", {}))
-    training.update({"data": [str(d) for d in data_dirs], "validation": [str(d) for d in val_dirs]
+    training.update({"data": [portable_path(d) for d in data_dirs],
+                     "validation": [portable_path(d) for d in val_dirs]
                      or f"{train_cfg.val_fraction:.0%} of the training images "
                         f"(split_seed {train_cfg.split_seed})",
                      "n_train_images": len(train_s), "n_val_images": len(val_s),

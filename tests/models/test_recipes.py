@@ -16,11 +16,13 @@ def test_recipe_refuses_the_eval_seed_for_a_training_study(tmp_path):
         starter.synth_study(tmp_path / "synth-x", starter.EVAL_SEED, subjects=1, size="40x30")
 
 
-def test_recipe_refuses_a_retired_evaluation_seed(tmp_path):
-    assert 918_273 in starter.RETIRED_EVAL_SEEDS
+@pytest.mark.parametrize("seed", [918_273, 640_117])
+def test_recipe_refuses_a_retired_evaluation_seed(tmp_path, seed):
+    assert seed in starter.RETIRED_EVAL_SEEDS
     assert starter.EVAL_SEED not in starter.RETIRED_EVAL_SEEDS
+    assert not set(starter.RETIRED_EVAL_SEEDS) & {*starter.TRAIN_SEEDS, starter.VAL_SEED}
     with pytest.raises(ValueError, match="retired"):
-        starter.synth_study(tmp_path / "ds-eval", 918_273, subjects=1, size="40x30")
+        starter.synth_study(tmp_path / "ds-eval", seed, subjects=1, size="40x30")
 
 
 def test_cached_study_is_reused_only_when_it_matches(tmp_path):

@@ -109,3 +109,22 @@ def test_publish_copies_a_verified_model_under_a_name(tmp_path, saved):
     b = Predictor.from_registry("shipped", weights_dir=tmp_path / "reg",
                                 device="cpu").predict_proba(x)
     assert np.abs(a - b).max() < 0.02
+
+
+def test_publishing_twice_writes_the_same_bytes(tmp_path, saved):
+    # the starter recipe scores a staged fp16 copy and ships a second one: they must match
+    _, _, path = saved
+    a = publish(path, "staged", weights_dir=tmp_path / "stage")
+    b = publish(path, "staged", weights_dir=tmp_path / "final",
+                card_updates={"metrics": {"held_out": 1}})
+    assert sha256_file(a) == sha256_file(b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_cards_carry_no_absolute_path_of_this_machine(tmp_path, saved, monkeypatch):
+    _, _, path = saved
+    monkeypatch.chdir(tmp_path)
+    out = publish(path, "shipped", weights_dir=tmp_path / "reg")
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["source_checkpoint"] == "tiny.safetensors"
+    assert str(tmp_path) not in out.with_suffix(".json").read_text()
