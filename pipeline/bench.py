@@ -7,7 +7,8 @@ of the same architecture when it is missing), in one run:
 
 * calibration time per photo on one core;
 * the naive loop (one photo at a time: full decode -> calibrate -> fp32 eager network ->
-  measure -> write) and the engine, photos/s of each (median of ``repeats`` runs) and the ratio;
+  measure -> write) and the engine, photos/s of each (median of ``repeats`` runs, naive and
+  engine runs alternating) and the ratio, also per pair of neighbouring runs;
 * each engine stage alone at its best (decode and calibrate in worker processes, the network
   with all its threads, measure + write in the writer threads) and the pipeline efficiency =
   engine photos/s / slowest stage's photos/s; where all stages share the same cores (a
@@ -165,26 +166,31 @@ def run_benchmarks(out_dir: Path, *, n_photos: int = 12, model: str = "starter",
     naive_model = _model(model)[0]
     pred = Predictor(naive_model, config, device=device, precision="fp32",
                      channels_last=False)
-    naive_t, naive_res = [], {}
+    # Memory comes from runs of each alone (the naive loop before the engine exists; the
+    # engine's cold run and the warm-up that starts its pool). The timed runs then alternate
+    # naive, engine, naive, engine ..., so a change in the machine's load hits both alike.
     with bs.PeakMemory() as mem_naive:
-        for _ in range(repeats):
-            shutil.rmtree(work, ignore_errors=True)
-            t, naive_res = bs.naive_loop(tasks, options, pred, work / "naive")
-            naive_t.append(t)
+        shutil.rmtree(work, ignore_errors=True)
+        naive_first, naive_res = bs.naive_loop(tasks, options, pred, work / "naive")
     engine = Engine.from_model(net, config, card, jobs=jobs, device=device,
                                options=EngineOptions(cache_dir=out_dir / "cache"),
                                model_name=model_name)
+    naive_t: list[float] = []
     eng_t: list[float] = []
     with bs.PeakMemory() as mem_engine:
         shutil.rmtree(work, ignore_errors=True)  # cold: the run starts its own workers
         cold, _ = bs.engine_loop(engine, tasks, options, work / "engine")
         with engine.workers():  # warm: one pool of workers for the repeated runs
             bs.engine_loop(engine, tasks, options, work / "warm-up")  # workers start here
-            for _ in range(repeats):
-                shutil.rmtree(work, ignore_errors=True)
-                t, eng_res = bs.engine_loop(engine, tasks, options, work / "engine")
-                eng_t.append(t)
-                main_thread = dataclasses.asdict(engine.last_run)
+    with engine.workers():
+        bs.engine_loop(engine, tasks, options, work / "warm-up")
+        for _ in range(repeats):
+            shutil.rmtree(work, ignore_errors=True)
+            t, naive_res = bs.naive_loop(tasks, options, pred, work / "naive")
+            naive_t.append(t)
+            t, eng_res = bs.engine_loop(engine, tasks, options, work / "engine")
+            eng_t.append(t)
+            main_thread = dataclasses.asdict(engine.last_run)
     reduced = Engine.from_model(net, config, card, jobs=jobs, device=device,
                                 options=EngineOptions(cache_dir=out_dir / "cache",
                                                       reduce="auto"), model_name=model_name)
@@ -207,12 +213,16 @@ def run_benchmarks(out_dir: Path, *, n_photos: int = 12, model: str = "starter",
     n = len(tasks)
     naive_pps = n / statistics.median(naive_t)
     eng_pps = n / statistics.median(eng_t)
-    res["naive"] = {"photos_per_s": naive_pps, "seconds": naive_t, **mem_naive.to_dict()}
+    res["naive"] = {"photos_per_s": naive_pps, "seconds": naive_t,
+                    "first_run_seconds": naive_first, **mem_naive.to_dict()}
     res["engine"] = {"photos_per_s": eng_pps, "seconds": eng_t, "cold_seconds": cold,
                      "cold_photos_per_s": n / cold, "params": engine.params(),
                      "main_thread_last_run": main_thread,
                      **mem_engine.to_dict()}
     res["speedup"] = eng_pps / naive_pps
+    # each engine run against the naive run just before it (the sturdier figure under load)
+    res["speedup_paired"] = [a / b for a, b in zip(naive_t, eng_t, strict=True)]
+    res["speedup_paired_median"] = statistics.median(res["speedup_paired"])
     res["speedup_cold"] = (n / cold) / naive_pps
     res["agreement_engine_vs_naive"] = _agreement(naive_res, eng_res)
     res["engine_reduced_decode"] = {"photos_per_s": n / red_t, "speedup": n / red_t / naive_pps,
@@ -300,6 +310,9 @@ def format_table(res: dict[str, Any]) -> str:
     add("engine main thread: network / waiting for prepare",
         f"{mt['network_s'] / mt['wall_s']:.0%} / {mt['waiting_for_prepare_s'] / mt['wall_s']:.0%}")
     add("engine / naive (warm)", res["speedup"], "{:.2f}x")
+    if "speedup_paired" in res:
+        add("  paired runs (median; each)", f"{res['speedup_paired_median']:.2f}x; "
+            + " ".join(f"{v:.2f}" for v in res["speedup_paired"]))
     add("engine / naive (cold)", res["speedup_cold"], "{:.2f}x")
     for name, st in res["stages"].items():
         add(f"stage alone: {name} photos/s", st["photos_per_s"])
