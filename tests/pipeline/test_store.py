@@ -116,21 +116,3 @@ def test_results_and_reads_are_append_only_in_the_database(tmp_path):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 s.conn.execute(sql)
         assert s.current_results()[0]["healed_percent"] == 50.0
-
-
-def test_migrations_apply_in_order_to_an_old_store(tmp_path):
-    """A store made by schema 1 is migrated forward without losing rows."""
-    from pipeline import store as store_mod
-
-    p = tmp_path / "old.sqlite"
-    con = sqlite3.connect(p)
-    for stmt in store_mod._split_sql(store_mod._MIGRATIONS[0]):
-        con.execute(stmt)
-    con.execute("INSERT INTO meta VALUES ('code_secret', 'abc')")
-    con.execute("INSERT INTO subjects VALUES ('S01', 'then')")
-    con.execute("PRAGMA user_version = 1")
-    con.commit()
-    con.close()
-    with Store.open(p) as s:
-        assert s.schema_version == SCHEMA_VERSION
-        assert s.conn.execute("SELECT subject_id FROM subjects").fetchall()[0][0] == "S01"
