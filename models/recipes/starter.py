@@ -171,11 +171,14 @@ def main(argv: list[str] | None = None) -> None:
                           "training": tcfg.seed, "evaluation_study": EVAL_SEED},
                 "prepared_with": "models.prepare.prepare_synth_study (calibrate, colour-correct, "
                                  "3 px/mm working image)",
+                "training_seconds": train_seconds,
+                "training_seconds_note": f"the training loop alone, CPU, "
+                                         f"{tcfg.num_threads or 'default'} torch thread(s): "
+                                         f"the sum of its epochs' times (across resumes)",
                 "wall_seconds": round(time.time() - t0),
-                "wall_seconds_note": f"this run, CPU, {tcfg.num_threads or 'default'} torch "
-                                     f"thread(s): study generation and preparation (0 when "
-                                     f"cached) + training; training loop alone "
-                                     f"{train_seconds} s (sum of the epochs)"}
+                "wall_seconds_note": "this invocation up to here: study generation and "
+                                     "preparation (0 when cached) + training (0 when the "
+                                     "run had already finished and was resumed)"}
     updates = {"summary": SUMMARY, "limitations": LIMITATIONS, "training": training}
     # The file that ships (fp16) is the one scored: stage it, score it, publish the same bytes.
     staged = publish(res.weights, a.name, weights_dir=a.out / "staged", dtype="fp16",
