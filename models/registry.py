@@ -159,6 +159,12 @@ def save_model(model: nn.Module, config: ModelConfig, name_or_path: str | Path, 
         tensors[k] = v.contiguous()
     save_file(tensors, str(weights), metadata={"format": "pt", "card_version": str(CARD_VERSION),
                                                 "config": json.dumps(config.to_dict())})
+    _write_card(weights, card_path, model, config, card, dtype)
+    return weights
+
+
+def _write_card(weights: Path, card_path: Path, model: nn.Module, config: ModelConfig,
+                card: dict[str, Any] | None, dtype: str) -> None:
     full = {"name": weights.stem, "card_version": CARD_VERSION,
             "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             **(card or {}),
@@ -169,7 +175,6 @@ def save_model(model: nn.Module, config: ModelConfig, name_or_path: str | Path, 
             "software": software_versions()}
     card_path.write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
     weights.with_suffix(".md").write_text(render_card_markdown(full))
-    return weights
 
 
 def load_model(name_or_path: str | Path, *,
@@ -225,9 +230,17 @@ def publish(source: str | Path, name: str, *, weights_dir: str | Path | None = N
             dtype: str = "fp16", card_updates: dict[str, Any] | None = None) -> Path:
     """Copy a verified model (e.g. a run's ``best.safetensors``) into the registry as ``name``.
 
-    The weights are re-written in ``dtype`` and the card is carried over, updated with
-    ``card_updates`` (top-level keys replace, ``training``/``metrics`` are merged).
+    The card is carried over, updated with ``card_updates`` (top-level keys replace,
+    ``training``/``metrics`` are merged). A source already stored in ``dtype`` is copied byte
+    for byte, so a file that was evaluated and then published keeps its sha256 (safetensors
+    does not promise the same bytes when the same tensors are written again); otherwise the
+    weights are re-written in ``dtype``.
     """
+    import os
+    import shutil
+
+    if dtype not in DTYPES:
+        raise ModelConfigError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     src = load_model(source)
     card = {k: v for k, v in src.card.items()
             if k not in ("name", "file", "sha256", "file_size_bytes", "storage_dtype",
@@ -237,9 +250,19 @@ def publish(source: str | Path, name: str, *, weights_dir: str | Path | None = N
             card[k] = {**card.get(k, {}), **v}
         else:
             card[k] = v
-    card.setdefault("training", {})["source_checkpoint"] = portable_path(src.path)
-    return save_model(src.model, src.config, name, weights_dir=weights_dir, dtype=dtype,
-                      card=card)
+    # the first checkpoint this model came from is kept through further publishing
+    card.setdefault("training", {}).setdefault("source_checkpoint", portable_path(src.path))
+    if src.card.get("storage_dtype") != dtype:
+        return save_model(src.model, src.config, name, weights_dir=weights_dir, dtype=dtype,
+                          card=card)
+    weights, card_path = resolve_weights(name, weights_dir)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    if weights.resolve() != src.path.resolve():
+        tmp = weights.with_name(f".{weights.name}.tmp")
+        shutil.copyfile(src.path, tmp)
+        os.replace(tmp, weights)
+    _write_card(weights, card_path, src.model, src.config, card, dtype)
+    return weights
 
 
 def _check_fits(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path,

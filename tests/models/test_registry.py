@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.errors import WeightsError
+from models.errors import ModelConfigError, WeightsError
 from models.factory import build_model
 from models.predictor import Predictor
 from models.registry import list_models, load_model, publish, save_model, sha256_file
@@ -111,14 +111,29 @@ def test_publish_copies_a_verified_model_under_a_name(tmp_path, saved):
     assert np.abs(a - b).max() < 0.02
 
 
-def test_publishing_twice_writes_the_same_bytes(tmp_path, saved):
-    # the starter recipe scores a staged fp16 copy and ships a second one: they must match
+def test_publishing_an_evaluated_file_keeps_its_bytes(tmp_path, saved):
+    # the starter recipe scores a staged fp16 file, then publishes that file: same sha256
     _, _, path = saved
-    a = publish(path, "staged", weights_dir=tmp_path / "stage")
-    b = publish(path, "staged", weights_dir=tmp_path / "final",
-                card_updates={"metrics": {"held_out": 1}})
-    assert sha256_file(a) == sha256_file(b)
-    assert a.read_bytes() == b.read_bytes()
+    staged = publish(path, "staged", weights_dir=tmp_path / "stage")
+    final = publish(staged, "starter", weights_dir=tmp_path / "final",
+                    card_updates={"metrics": {"held_out": 1}})
+    assert final.read_bytes() == staged.read_bytes()
+    card = json.loads(final.with_suffix(".json").read_text())
+    assert card["sha256"] == sha256_file(staged) and card["name"] == "starter"
+    assert card["metrics"] == {"dice": 0.5, "held_out": 1}
+    # the checkpoint it first came from, not the staging copy
+    assert card["training"]["source_checkpoint"].endswith("tiny.safetensors")
+    load_model("starter", weights_dir=tmp_path / "final")  # verifies the hash
+
+
+def test_publish_converts_when_the_stored_precision_differs(tmp_path, saved):
+    _, _, path = saved  # fp32
+    out = publish(path, "p32", weights_dir=tmp_path / "a", dtype="fp32")
+    assert out.read_bytes() == path.read_bytes()          # same precision: copied
+    half = publish(path, "p16", weights_dir=tmp_path / "b", dtype="fp16")
+    assert half.stat().st_size < path.stat().st_size     # re-written in fp16
+    with pytest.raises(ModelConfigError, match="dtype must be one of"):
+        publish(path, "bad", weights_dir=tmp_path / "c", dtype="int8")
 
 
 def test_cards_carry_no_absolute_path_of_this_machine(tmp_path, saved, monkeypatch):
