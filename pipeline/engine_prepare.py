@@ -21,11 +21,11 @@ reprojection error, a ruler mismatch). Errors are always reported by
 The engine does not reduce by default (``reduce=1``; ``donorsite process --reduced-decode``
 turns it on): the calibration holds (areas of the true masks within 0.09 % of the full
 decode's on the demo photos), but the working image differs by ~0.4/255 on average, and the
-network's borders move a little. Measured with the current starter on the 140 demo photos
-(ONNX Runtime, 2 workers): masks agree on >= 99.90 % of pixels (median 99.995 %), healed
-percentages differ by at most 0.46 points (p95 0.08; 1 photo of 140 beyond 0.2), donor-site
-area by at most 0.67 %; throughput 2.46 vs 2.00 photos/s (+23 %). With the previous starter
-it was worse (up to 1.4 % of pixels, 1.25 points), which is why it stays opt-in.
+network's borders move a little. Measured with the current starter (sha256 c4ebf5a0…) on the
+140 demo photos (ONNX Runtime, 2 workers): masks agree on >= 99.945 % of pixels (median
+99.996 %), healed percentages differ by at most 0.29 points (p95 0.05; 1 photo of 140 beyond
+the 0.2-point equivalence), donor-site area by at most 0.27 %; throughput 2.53 vs 2.00
+photos/s (+27 %). Earlier starters moved more (up to 1.4 % of pixels, 1.25 points), which is why it stays opt-in.
 """
 
 from __future__ import annotations
