@@ -25,7 +25,8 @@ network's borders move a little. Measured with the current starter (sha256 c4ebf
 140 demo photos (ONNX Runtime, 2 workers): masks agree on >= 99.945 % of pixels (median
 99.996 %), healed percentages differ by at most 0.29 points (p95 0.05; 1 photo of 140 beyond
 the 0.2-point equivalence), donor-site area by at most 0.27 %; throughput 2.53 vs 2.00
-photos/s (+27 %). Earlier starters moved more (up to 1.4 % of pixels, 1.25 points), which is why it stays opt-in.
+photos/s (+27 %). Earlier starters moved more (up to 1.4 % of pixels, 1.25 points). One
+photo beyond the issue's equivalence is why it stays opt-in.
 """
 
 from __future__ import annotations
