@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
             f"(`{bl_path.name}`). {EVAL_NOTE}\n\n" + metrics_markdown(ev))
         print(metrics_markdown(ev), flush=True)
         updates["limitations"] = LIMITATIONS + _group_gaps(ev["summary"].get("unet", {}))
-    path = publish(res.weights, a.name, weights_dir=WEIGHTS, dtype="fp16", card_updates=updates)
+    # publishing the staged fp16 file copies its bytes (publish re-writes only another dtype)
+    path = publish(staged, a.name, weights_dir=WEIGHTS, dtype="fp16", card_updates=updates)
     if sha256_file(path) != sha256_file(staged):
         raise RuntimeError(f"{path} differs from the evaluated file {staged}; not publishing")
     print(f"published {path} ({path.stat().st_size / 1e6:.1f} MB) in "
