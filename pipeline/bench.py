@@ -180,10 +180,9 @@ def run_benchmarks(out_dir: Path, *, n_photos: int = 12, model: str = "starter",
     with bs.PeakMemory() as mem_engine:
         shutil.rmtree(work, ignore_errors=True)  # cold: the run starts its own workers
         cold, _ = bs.engine_loop(engine, tasks, options, work / "engine")
-        with engine.workers():  # warm: one pool of workers for the repeated runs
+    with engine.workers():  # warm: one pool of workers for the repeated runs
+        with mem_engine:
             bs.engine_loop(engine, tasks, options, work / "warm-up")  # workers start here
-    with engine.workers():
-        bs.engine_loop(engine, tasks, options, work / "warm-up")
         for _ in range(repeats):
             shutil.rmtree(work, ignore_errors=True)
             t, naive_res = bs.naive_loop(tasks, options, pred, work / "naive")

@@ -49,20 +49,21 @@ def _children(pid: int) -> list[int]:
 
 class PeakMemory:
     """Peak resident memory of this process and of this process plus its children (sampled
-    every ``interval`` s from /proc), and peak CUDA memory, while the block runs."""
+    every ``interval`` s from /proc), and peak CUDA memory, while the block runs. Entered
+    again, it keeps the peaks over all its blocks."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.self_mib = 0.0
         self.total_mib = 0.0
         self.device_mib: float | None = None
-        self._stop = threading.Event()
 
     def __enter__(self) -> PeakMemory:
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -82,7 +83,8 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         if torch.cuda.is_available():
-            self.device_mib = torch.cuda.max_memory_allocated() / 2**20
+            self.device_mib = max(self.device_mib or 0.0,
+                                  torch.cuda.max_memory_allocated() / 2**20)
 
     def to_dict(self) -> dict[str, Any]:
         return {"peak_rss_main_mib": round(self.self_mib, 1),
