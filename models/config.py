@@ -25,6 +25,8 @@ __all__ = ["ARCHITECTURES", "ModelConfig", "TrainConfig", "preset", "PRESETS"]
 #: ``(pyramid_channels, segmentation_channels)``.
 ARCHITECTURES = ("unet", "unetplusplus", "fpn")
 DEVICES = ("auto", "cpu", "cuda")
+#: Augmentation strengths of :class:`TrainConfig` (``augment_level``).
+AUGMENT_LEVELS = ("standard", "strong")
 
 
 def _err(name: str, value: object, why: str, source: str = "") -> ModelConfigError:
@@ -244,6 +246,17 @@ class TrainConfig:
         torch CPU threads during training (``None``: torch's default). On a CPU shared with
         other busy processes 1 thread can be several times faster than 2, because OpenMP
         threads wait on each other when they do not get a core each.
+    data_weights : tuple of float or None
+        Share of the crops drawn from each training folder/study, in the order they are
+        given (normalised; within a folder the skin-type weights apply). ``None``: every
+        image equally, whatever its folder.
+    init_from : str or None
+        Start from the weights of this model file (or registered name) instead of random
+        weights; it must have the same architecture and classes.
+    augment_level : {'standard', 'strong'}
+        ``'strong'`` widens the colour jitter (brightness, contrast, hue, saturation, gamma,
+        per-channel gains) and adds JPEG re-compression, for models that must hold on photos
+        unlike their training data.
 
     Examples
     --------
@@ -275,6 +288,9 @@ class TrainConfig:
     deterministic: bool = False
     num_threads: int | None = None
     skin_type_weights: tuple[float, ...] | None = None
+    data_weights: tuple[float, ...] | None = None
+    init_from: str | None = None
+    augment_level: str = "standard"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size"):
@@ -308,6 +324,20 @@ class TrainConfig:
                 raise _err("skin_type_weights", self.skin_type_weights,
                            "must be 6 numbers >= 0 (types I..VI), not all 0")
             object.__setattr__(self, "skin_type_weights", sw)
+        if self.data_weights is not None:
+            try:
+                dw = tuple(float(w) for w in self.data_weights)
+            except (TypeError, ValueError):
+                raise _err("data_weights", self.data_weights, "must be numbers") from None
+            if not dw or min(dw) < 0 or max(dw) == 0:
+                raise _err("data_weights", self.data_weights,
+                           "must be one number >= 0 per training folder, not all 0")
+            object.__setattr__(self, "data_weights", dw)
+        if self.init_from is not None and (not isinstance(self.init_from, str)
+                                           or not self.init_from):
+            raise _err("init_from", self.init_from, "must be a model path or name, or None")
+        if self.augment_level not in AUGMENT_LEVELS:
+            raise _err("augment_level", self.augment_level, f"must be one of {AUGMENT_LEVELS}")
         for name in ("foreground_crop_p",):
             v = getattr(self, name)
             if not _is_num(v) or not 0 <= v <= 1:
@@ -335,7 +365,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
         d = asdict(self)
-        for k in ("class_weights", "skin_type_weights"):
+        for k in ("class_weights", "skin_type_weights", "data_weights"):
             if d[k] is not None:
                 d[k] = list(d[k])
         return d
@@ -355,7 +385,7 @@ def _from_dict(cls: type, d: Mapping[str, Any], source: str) -> Any:
         raise _err("key", unknown[0], f"is not a {cls.__name__} field {sorted(known)}", source)
     kw = dict(d)
     for k in ("decoder_channels", "classes", "input_mean", "input_std", "class_weights",
-              "skin_type_weights"):
+              "skin_type_weights", "data_weights"):
         if isinstance(kw.get(k), list):
             kw[k] = tuple(kw[k])
     try:

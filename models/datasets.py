@@ -24,7 +24,8 @@ from models.config import ModelConfig
 from models.errors import DatasetError
 
 __all__ = ["Sample", "find_samples", "split_samples", "read_image", "read_labels",
-           "CropDataset", "class_frequencies", "skin_type_weights", "IMAGE_SUFFIXES"]
+           "CropDataset", "class_frequencies", "skin_type_weights", "colour_jitter",
+           "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -213,6 +214,8 @@ class CropDataset(torch.utils.data.Dataset):
     sample_weights : sequence of float, optional
         Probability of drawing each sample for a crop (e.g. :func:`skin_type_weights`);
         default uniform.
+    augment_level : {'standard', 'strong'}
+        Strength of the colour augmentation (see :func:`colour_jitter`).
 
     Items are ``(image (3, s, s) float32, labels (s, s) int64)``. Call :meth:`set_epoch`
     before each epoch.
@@ -222,7 +225,8 @@ class CropDataset(torch.utils.data.Dataset):
                  length: int, seed: int = 0, augment: bool = True,
                  foreground_crop_p: float = 0.5, scale_jitter: float = 0.1,
                  rotation_jitter_deg: float = 10.0, cache: bool = False,
-                 sample_weights: Sequence[float] | None = None) -> None:
+                 sample_weights: Sequence[float] | None = None,
+                 augment_level: str = "standard") -> None:
         if not samples:
             raise DatasetError("CropDataset needs at least one sample")
         self.p: np.ndarray | None = None
@@ -244,6 +248,7 @@ class CropDataset(torch.utils.data.Dataset):
         self.rot_jitter = rotation_jitter_deg
         self.epoch = 0
         self.cache = cache
+        self.augment_level = augment_level
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def set_epoch(self, epoch: int) -> None:
@@ -278,7 +283,7 @@ class CropDataset(torch.utils.data.Dataset):
         img, lab = self._crop(image, labels, fg, rng)
         img = img.astype(np.float32) / np.float32(255)
         if self.augment:
-            img = _colour_jitter(img, rng)
+            img = colour_jitter(img, rng, level=self.augment_level)
         return (torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
                 torch.from_numpy(lab.astype(np.int64)))
 
@@ -312,9 +317,24 @@ class CropDataset(torch.utils.data.Dataset):
         return img, lab
 
 
-def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Brightness/contrast/saturation/hue jitter, then blur and noise (float32 RGB)."""
+def colour_jitter(img: np.ndarray, rng: np.random.Generator, *,
+                  level: str = "standard") -> np.ndarray:
+    """Brightness/contrast/saturation/hue jitter, then blur and noise (float32 RGB in [0, 1]).
+
+    ``level='strong'`` first applies a wider photometric change — per-channel gains (a
+    residual colour cast after correction), gamma, brightness 0.75-1.3, contrast 0.75-1.3,
+    hue ±14°, saturation 0.7-1.35 — and may re-compress the crop as a JPEG of quality 35-90.
+
+    Examples
+    --------
+    >>> img = np.full((8, 8, 3), 0.5, np.float32)
+    >>> out = colour_jitter(img, np.random.default_rng(0), level="strong")
+    >>> out.shape, out.dtype, bool(0 <= out.min() and out.max() <= 1)
+    ((8, 8, 3), dtype('float32'), True)
+    """
     img = np.ascontiguousarray(img, dtype=np.float32)
+    if level == "strong":
+        img = _strong_photometric(img, rng)
     img = img * rng.uniform(0.9, 1.1)                                     # brightness
     mean = img.mean()
     img = (img - mean) * rng.uniform(0.9, 1.1) + mean                     # contrast
@@ -327,4 +347,30 @@ def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
     if rng.random() < 0.3:
         img = img + rng.normal(0, rng.uniform(0.005, 0.02), img.shape).astype(np.float32)
-    return np.clip(img, 0, 1).astype(np.float32)
+    img = np.clip(img, 0, 1).astype(np.float32)
+    if level == "strong" and rng.random() < 0.3:
+        img = _jpeg_roundtrip(img, int(rng.integers(35, 91)))
+    return img
+
+
+def _strong_photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    img = img * np.exp(rng.normal(0, 0.06, 3)).astype(np.float32)          # residual cast
+    np.clip(img, 0, 1, out=img)
+    img = img ** np.float32(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))  # gamma
+    img = img * np.float32(rng.uniform(0.75, 1.3))
+    mean = img.mean()
+    img = (img - mean) * np.float32(rng.uniform(0.75, 1.3)) + mean
+    np.clip(img, 0, 1, out=img)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-14, 14)) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.7, 1.35), 0, 1)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    bgr = np.ascontiguousarray(np.round(img[..., ::-1] * 255).astype(np.uint8))
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV always encodes a small uint8 image
+        return img
+    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(out, dtype=np.float32) / np.float32(255)

@@ -43,7 +43,7 @@ from models.prepare import is_synth_study, prepare_synth_study
 from models.registry import portable_path, save_model
 
 __all__ = ["EpochRecord", "TrainResult", "train", "resolve_samples", "evaluate_dice",
-           "plot_history"]
+           "plot_history", "crop_weights"]
 
 CHECKPOINT = "last.pt"
 # Fields that may change between an interrupted run and its resumption.
@@ -81,15 +81,50 @@ def resolve_samples(data_dirs: Sequence[str | Path], config: ModelConfig, *,
                     cache_dir: Path, prepare_mode: str = "calibrated",
                     progress: bool = False) -> list[Sample]:
     """Samples of label folders and synthetic studies (the latter prepared into ``cache_dir``)."""
-    samples: list[Sample] = []
+    return [s for group in _samples_per_dir(data_dirs, config, cache_dir=cache_dir,
+                                            prepare_mode=prepare_mode, progress=progress)
+            for s in group]
+
+
+def _samples_per_dir(data_dirs: Sequence[str | Path], config: ModelConfig, *, cache_dir: Path,
+                     prepare_mode: str, progress: bool) -> list[list[Sample]]:
+    groups = []
     for d in data_dirs:
         d = Path(d)
         if is_synth_study(d):
             res = prepare_synth_study(d, cache_dir / d.resolve().name, config=config,
                                       mode=prepare_mode, progress=progress)
             d = res.out_dir
-        samples += find_samples(d)
-    return samples
+        groups.append(find_samples(d))
+    return groups
+
+
+def crop_weights(groups: Sequence[Sequence[Sample]], train_cfg: TrainConfig) -> np.ndarray | None:
+    """Probability of drawing each sample (groups concatenated) for a crop, or ``None``.
+
+    ``train_cfg.data_weights`` gives each group (training folder) its share of the crops;
+    within a group the skin-type weights apply. Without either, ``None`` (uniform).
+
+    Examples
+    --------
+    >>> g = [[Sample(Path("/x/images/a.png"), Path("/x/labels/a.png"))] * 3,
+    ...      [Sample(Path("/y/images/b.png"), Path("/y/labels/b.png"))]]
+    >>> crop_weights(g, TrainConfig(data_weights=(1, 1))).round(3).tolist()
+    [0.167, 0.167, 0.167, 0.5]
+    """
+    dw, sw = train_cfg.data_weights, train_cfg.skin_type_weights
+    if dw is None and sw is None:
+        return None
+    if dw is not None and len(dw) != len(groups):
+        raise ModelConfigError(f"data_weights has {len(dw)} entries but {len(groups)} training "
+                               f"folders were given; give one weight per folder")
+    parts = []
+    for i, g in enumerate(groups):
+        w = skin_type_weights(g, sw) if sw is not None else np.full(len(g), 1.0 / len(g))
+        share = dw[i] if dw is not None else len(g)
+        parts.append(w * share)
+    p = np.concatenate(parts)
+    return p / p.sum()
 
 
 def evaluate_dice(predictor: Predictor, samples: Sequence[Sample]) -> dict[str, float]:
@@ -163,14 +198,17 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "prepared"
-    samples = resolve_samples(data_dirs, config, cache_dir=cache, prepare_mode=prepare_mode,
+    groups = _samples_per_dir(data_dirs, config, cache_dir=cache, prepare_mode=prepare_mode,
                               progress=progress)
+    samples = [s for g in groups for s in g]
     if val_dirs:
         train_s = samples
         val_s = resolve_samples(val_dirs, config, cache_dir=cache, prepare_mode=prepare_mode,
                                 progress=progress)
     else:
         train_s, val_s = split_samples(samples, train_cfg.val_fraction, train_cfg.split_seed)
+        held = set(val_s)
+        groups = [[s for s in g if s not in held] for g in groups]
     if train_cfg.max_val_images:
         val_s = val_s[:train_cfg.max_val_images]
     crop = train_cfg.crop_size or config.tile_size
@@ -188,7 +226,10 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
     try:
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed % 2**32)
-        model = build_model(config).to(device)
+        model = build_model(config)
+        if train_cfg.init_from:
+            _init_weights(model, config, train_cfg.init_from)
+        model = model.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
                                 weight_decay=train_cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(train_cfg.total_steps))
@@ -215,8 +256,8 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
                          scale_jitter=train_cfg.scale_jitter,
                          rotation_jitter_deg=train_cfg.rotation_jitter_deg,
                          cache=train_cfg.cache_images,
-                         sample_weights=None if train_cfg.skin_type_weights is None
-                         else skin_type_weights(train_s, train_cfg.skin_type_weights))
+                         sample_weights=crop_weights(groups, train_cfg),
+                         augment_level=train_cfg.augment_level)
         loader = torch.utils.data.DataLoader(
             ds, batch_size=train_cfg.batch_size, shuffle=False, drop_last=True,
             num_workers=train_cfg.num_workers, pin_memory=cuda,
@@ -278,6 +319,18 @@ def train(config: ModelConfig, train_cfg: TrainConfig, data_dirs: Sequence[str |
         raise DatasetError(f"{out}: no epoch was run (epochs={train_cfg.epochs})")
     return TrainResult(out, best_epoch, best_score, tuple(history), out / "best.safetensors",
                        resumed_from, len(train_s), len(val_s))
+
+
+def _init_weights(model: torch.nn.Module, config: ModelConfig, source: str) -> None:
+    """Copy a registered model's weights into ``model`` (same architecture and classes)."""
+    from models.registry import load_model
+
+    loaded = load_model(source)
+    if loaded.config.to_dict() != config.to_dict():
+        diff = sorted(k for k, v in config.to_dict().items() if loaded.config.to_dict().get(k) != v)
+        raise ModelConfigError(f"init_from {source!r} has another model config (differs in "
+                               f"{diff}); start from a model of the same architecture/classes")
+    model.load_state_dict(loaded.model.state_dict())
 
 
 def _bar(loader: Any, progress: bool, desc: str) -> Any:

@@ -45,13 +45,15 @@ def synth(
     size: Annotated[str, typer.Option(help="Photo size WIDTHxHEIGHT (landscape).")] = "4000x3000",
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     force: Annotated[bool, typer.Option(help="Replace an existing study in OUT.")] = False,
+    variety: Annotated[str, typer.Option(help="Tissue and camera variety: standard (the demo's) or wide (for training robust models).")] = "standard",
 ) -> None:
     """Generate a synthetic, trial-shaped donor-site study with ground truth."""
     from pipeline.synth import StudyConfig, SynthError, generate_study
 
     try:
         cfg = StudyConfig.from_cli(seed=seed, subjects=subjects, days=days,
-                                   photos_per_visit=photos_per_visit, size=size)
+                                   photos_per_visit=photos_per_visit, size=size,
+                                   variety=variety)
         result = generate_study(out, cfg, jobs=jobs, force=force, progress=True)
     except (SynthError, ValueError) as exc:
         _fail(str(exc))

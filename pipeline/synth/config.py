@@ -15,12 +15,25 @@ from typing import Any
 
 from pipeline.synth.errors import StudyConfigError
 
-__all__ = ["StudyConfig", "parse_days", "parse_size", "SITES"]
+__all__ = ["StudyConfig", "parse_days", "parse_size", "SITES", "VARIETIES", "WIDE_CAMERA"]
 
 #: Donor-site locations a subject may get (drawn per subject).
 SITES: tuple[str, ...] = ("thigh-left", "thigh-right", "buttock-left", "buttock-right")
 
 Range = tuple[float, float]
+#: Study varieties: ``"standard"`` (the demo's and the project's held-out studies') and
+#: ``"wide"`` (much wider tissue appearance and camera ranges, for training models that must
+#: hold beyond one look; see :data:`WIDE_CAMERA` and ``pipeline.synth.tissue``).
+VARIETIES = ("standard", "wide")
+#: Camera ranges of the ``"wide"`` variety (applied by :meth:`StudyConfig.from_cli` unless the
+#: caller sets them): stronger compression, blur, noise, exposure and colour errors, warmer and
+#: cooler light, steeper tilts.
+WIDE_CAMERA: dict[str, object] = {
+    "jpeg_quality": (50, 97), "blur_sigma_px": (0.0, 4.0), "noise_sigma": (0.002, 0.025),
+    "exposure_ev_sd": 0.45, "exposure_ev_max": 1.5, "colour_matrix_sd": 0.09,
+    "cct_k": (2500.0, 7500.0), "awb_strength": (0.1, 1.0), "tilt_max_deg": 40.0,
+    "vignetting": (0.0, 0.45), "crust_probability": 0.4,
+}
 
 
 def parse_days(text: str) -> tuple[int, ...]:
@@ -122,6 +135,8 @@ class StudyConfig:
         drape in view.
     sticker : Path or None
         Sticker description drawn into the scenes; ``None`` is the trial's DS-CAL-1.
+    variety : {'standard', 'wide'}
+        How widely tissue appearance varies between subjects (see :data:`VARIETIES`).
 
     Examples
     --------
@@ -160,6 +175,7 @@ class StudyConfig:
     crust_probability: float = 0.3
     drape_probability: float = 0.4
     sticker: Path | None = None
+    variety: str = "standard"
 
     def __post_init__(self) -> None:
         for f in fields(self):  # normalise lists (from JSON) to tuples
@@ -244,6 +260,8 @@ class StudyConfig:
             self._fail("skin_type_weights", "expected six non-negative weights (types I-VI)")
         for name in ("exif_fraction", "crust_probability", "drape_probability"):
             self._fraction(name)
+        if self.variety not in VARIETIES:
+            self._fail("variety", f"expected one of {VARIETIES}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -258,6 +276,8 @@ class StudyConfig:
         (0, 7)
         """
         width, height = parse_size(size)
+        if overrides.get("variety") == "wide":
+            overrides = {**WIDE_CAMERA, **overrides}
         return cls(seed=seed, n_subjects=subjects, visit_days=parse_days(days),
                    photos_per_visit=photos_per_visit, width=width, height=height, **overrides)
 

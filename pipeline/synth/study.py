@@ -147,10 +147,12 @@ def _stratified_normal_scores(arms: list[str], rng: np.random.Generator) -> list
 def _subject_assets(cfg: StudyConfig, subject: Subject
                     ) -> tuple[SiteModel, SkinModel, TissuePalette, StickerSpec]:
     s = subject.index
+    wide = cfg.variety == "wide"
     site = build_site(_rng(cfg.seed, _SITE, s), width_mm=subject.width_mm,
-                      length_mm=subject.length_mm, t95_days=subject.t95_days)
+                      length_mm=subject.length_mm, t95_days=subject.t95_days, wide=wide)
     skin = build_skin(_rng(cfg.seed, _SKIN, s), subject.skin_type, site)
-    palette = build_palette(_rng(cfg.seed, _PALETTE, s), skin.base_rgb, crust=subject.crust)
+    palette = build_palette(_rng(cfg.seed, _PALETTE, s), skin.base_rgb, crust=subject.crust,
+                            wide=wide)
     return site, skin, palette, load_sticker(cfg.sticker)
 
 

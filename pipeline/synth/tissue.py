@@ -13,7 +13,7 @@ both threshold the same bilinearly interpolated fields.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import cv2
@@ -93,8 +93,12 @@ def _rounded_rect_sdf(x: np.ndarray, y: np.ndarray, hl: float, hw: float, r: flo
 
 
 def build_site(rng: np.random.Generator, *, width_mm: float, length_mm: float,
-               t95_days: float) -> SiteModel:
+               t95_days: float, wide: bool = False) -> SiteModel:
     """Draw a donor site and its healing field, scaled so that 95 % heals on ``t95_days``.
+
+    ``wide`` draws from the wider ranges of the ``"wide"`` study variety (island density from
+    very sparse to very dense, slow-growing small islands, slower or faster edge fronts); the
+    standard draws are unchanged by it.
 
     Examples
     --------
@@ -125,9 +129,12 @@ def build_site(rng: np.random.Generator, *, width_mm: float, length_mm: float,
             ox + CELL_MM * (ix.max() + 0.5), oy + CELL_MM * (iy.max() + 0.5))
 
     # healing from the edge: a front that starts after a lag and advances inwards
-    t_edge = rng.uniform(3.0, 4.5) + np.maximum(-sdf, 0.0) / rng.uniform(0.4, 0.9)
+    if wide:
+        t_edge = rng.uniform(2.5, 6.0) + np.maximum(-sdf, 0.0) / rng.uniform(0.2, 1.0)
+    else:
+        t_edge = rng.uniform(3.0, 4.5) + np.maximum(-sdf, 0.0) / rng.uniform(0.4, 0.9)
     # islands: adnexal seeds, denser in some regions, each activating and growing
-    t_seed = _island_times(rng, sdf, (ox, oy), bbox)
+    t_seed = _island_times(rng, sdf, (ox, oy), bbox, wide=wide)
     wobble = (0.14 * smooth_noise(rng, shape, 10.0 / CELL_MM)
               + 0.08 * smooth_noise(rng, shape, 3.0 / CELL_MM)
               + 0.04 * smooth_noise(rng, shape, 1.0 / CELL_MM))
@@ -152,13 +159,19 @@ def build_site(rng: np.random.Generator, *, width_mm: float, length_mm: float,
 
 
 def _island_times(rng: np.random.Generator, sdf: np.ndarray, origin: tuple[float, float],
-                  bbox: tuple[float, float, float, float]) -> np.ndarray:
-    """min over seeds of (activation + distance / speed), each seed within 16 mm."""
+                  bbox: tuple[float, float, float, float], *, wide: bool = False) -> np.ndarray:
+    """min over seeds of (activation + distance / speed), each seed within 16 mm.
+
+    ``wide``: density log-uniform in 0.7-25 seeds per cm² (standard 1.5-5), activations
+    spread over days 2.5-6 (+ exponential), and speeds down to 0.08 mm/day, so that many
+    islands stay small (0.2-2 mm) for days.
+    """
     ny, nx = sdf.shape
     out = np.full(sdf.shape, 1e3, dtype=np.float32)
     x0, y0, x1, y1 = bbox
     area_cm2 = (x1 - x0) * (y1 - y0) / 100.0
-    density = rng.uniform(1.5, 5.0)  # seeds per cm² where the harvest is thin
+    density = (math.exp(rng.uniform(math.log(0.7), math.log(25.0))) if wide
+               else rng.uniform(1.5, 5.0))  # seeds per cm² where the harvest is thin
     n = rng.poisson(density * area_cm2 * 2.0)
     px, py = rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)
     gx, gy = (px - origin[0]) / CELL_MM, (py - origin[1]) / CELL_MM
@@ -167,8 +180,12 @@ def _island_times(rng: np.random.Generator, sdf: np.ndarray, origin: tuple[float
     thin = np.exp(0.45 * smooth_noise(rng, sdf.shape, 15.0 / CELL_MM))  # harvest depth varies
     keep = (sdf[iy, ix] < -0.3) & (rng.uniform(0, 1, n) < thin[iy, ix] / thin.max())
     gx, gy = gx[keep], gy[keep]
-    act = rng.uniform(3.5, 5.5, gx.size) + rng.exponential(1.2, gx.size)
-    speed = rng.uniform(0.25, 0.6) * rng.lognormal(0.0, 0.25, gx.size)
+    if wide:
+        act = rng.uniform(2.5, 6.0, gx.size) + rng.exponential(1.5, gx.size)
+        speed = rng.uniform(0.08, 0.6) * rng.lognormal(0.0, 0.35, gx.size)
+    else:
+        act = rng.uniform(3.5, 5.5, gx.size) + rng.exponential(1.2, gx.size)
+        speed = rng.uniform(0.25, 0.6) * rng.lognormal(0.0, 0.25, gx.size)
     rad = int(16.0 / CELL_MM)
     offs = np.arange(-rad, rad + 1, dtype=np.float32) * CELL_MM
     for cx, cy, a, v in zip(gx, gy, act, speed, strict=True):
@@ -201,24 +218,63 @@ class TissuePalette:
     crust: bool
     erythema: float  # redness of the surrounding skin at day 0 (fades)
     erythema_mm: float  # its reach from the edge
+    epi_gloss: float = 0.05  # share of the moist glints that new epithelium keeps (dry: ~0)
+    flaking: float = 0.0  # whitish scale on the new epithelium (0: none)
 
 
-def build_palette(rng: np.random.Generator, skin_rgb: np.ndarray, *, crust: bool
-                  ) -> TissuePalette:
-    """Tissue colours for one subject, the mature epithelium leaning towards the skin."""
+def build_palette(rng: np.random.Generator, skin_rgb: np.ndarray, *, crust: bool,
+                  wide: bool = False) -> TissuePalette:
+    """Tissue colours for one subject, the mature epithelium leaning towards the skin.
+
+    ``wide`` (the ``"wide"`` study variety): colours jitter about three times as much, the
+    raw bed is lighter or darker and leans towards orange or purple, new epithelium ranges
+    from very pale to deep pink, dry or glossy, sometimes flaking, and fibrin and redness
+    span wider ranges. Without it the draws are the standard ones.
+    """
+    sd = 14.0 if wide else 5.0
+
     def lin(*rgb: float) -> tuple[float, float, float]:
-        jitter = rng.normal(0, 5, 3)
+        jitter = rng.normal(0, sd, 3)
         return tuple(float(v) for v in srgb_to_linear(np.clip(np.array(rgb) + jitter, 0, 255)))
 
     pink = np.array(lin(238, 178, 168))
     mature = 0.7 * pink + 0.3 * np.asarray(skin_rgb, dtype=float)
-    return TissuePalette(
+    base = TissuePalette(
         raw_bright=lin(205, 58, 52), raw_dark=lin(128, 22, 28), rawness=rng.uniform(0, 0.6),
         epi_fresh=lin(228, 128, 124), epi_mature=tuple(float(v) for v in mature),
         epi_red=lin(204, 84, 86), fibrin=lin(236, 212, 160), blood=lin(105, 8, 14),
         crust_dark=lin(70, 28, 20), crust_light=lin(150, 84, 48),
         fibrin_max=rng.uniform(0.03, 0.25), crust=crust,
         erythema=rng.uniform(0.08, 0.25), erythema_mm=rng.uniform(3.0, 10.0))
+    if not wide:
+        return base
+    return _widen_palette(rng, base, skin_rgb)
+
+
+def _widen_palette(rng: np.random.Generator, p: TissuePalette, skin_rgb: np.ndarray
+                   ) -> TissuePalette:
+    """The wide variety's extra draws on top of a standard palette."""
+    def tint(rgb: tuple[float, float, float], gain: float, lean: np.ndarray) -> tuple:
+        return tuple(float(v) for v in np.clip(np.asarray(rgb) * gain * lean, 0.0, 1.0))
+
+    # the raw bed: lighter or darker, leaning towards orange (fibrinous) or purple (congested)
+    lean = np.array([1.0, *np.exp(rng.normal(0, 0.25, 2))])
+    gain = math.exp(rng.uniform(math.log(0.6), math.log(1.35)))
+    # new epithelium from very pale (thin, whitish pink) to deep pink
+    t = rng.uniform(0, 1)
+    pale, deep = srgb_to_linear(np.array([246, 212, 206.0])), srgb_to_linear(
+        np.array([222, 118, 122.0]))
+    fresh = (1 - t) * pale + t * deep
+    mature_mix = rng.uniform(0.45, 0.9)
+    pink = 0.5 * (np.asarray(p.epi_fresh) + fresh)
+    mature = mature_mix * pink + (1 - mature_mix) * np.asarray(skin_rgb, dtype=float)
+    return replace(
+        p, raw_bright=tint(p.raw_bright, gain, lean), raw_dark=tint(p.raw_dark, gain, lean),
+        rawness=rng.uniform(0, 0.9), epi_fresh=tuple(float(v) for v in fresh),
+        epi_mature=tuple(float(v) for v in mature), fibrin_max=rng.uniform(0.0, 0.45),
+        erythema=rng.uniform(0.02, 0.35), erythema_mm=rng.uniform(2.0, 15.0),
+        epi_gloss=float(rng.choice([rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.6)])),
+        flaking=float(rng.choice([0.0, rng.uniform(0.1, 0.6)], p=[0.6, 0.4])))
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,6 +368,10 @@ def shade_tissue(t_days: np.ndarray, a: np.ndarray, b: np.ndarray, palette: Tiss
                         palette.epi_mature, palette.epi_red, (0.78, 0.55, 0.52)],
                        dtype=np.float32)
     rgb = weights @ colours
+    if palette.flaking > 0:  # whitish scale on the drier, older epithelium
+        flake = soft_threshold(b[..., 2], 0.25, 0.3) * w * f32(palette.flaking) * (0.3 + 0.7 * m)
+        rgb += (np.array([0.72, 0.66, 0.62], np.float32) - rgb) * flake[..., None]
     moist = f32(0.35 + 0.65 * math.exp(-day / 4.0))
-    spec = moist * (1 - c) * ((1 - f32(0.95) * w) * b[..., 0] + f32(0.012) * b[..., 1])
+    spec = moist * (1 - c) * ((1 - f32(1 - palette.epi_gloss) * w) * b[..., 0]
+                              + f32(0.012) * b[..., 1])
     return rgb, spec

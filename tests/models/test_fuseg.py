@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.synth.fuseg_split import HELD_OUT_FRACTION, fuseg_split, fuseg_stems
+from models.fuseg import HELD_OUT_FRACTION, fuseg_split, fuseg_stems
 
-FUSEG = next((p for p in (Path(__file__).resolve().parents[4] / "shared/datasets/fuseg/train",
+FUSEG = next((p for p in (Path(__file__).resolve().parents[3] / "shared/datasets/fuseg/train",
                           Path("/work/shared/datasets/fuseg/train")) if p.is_dir()), None)
 
 
