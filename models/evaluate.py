@@ -9,7 +9,9 @@ For every photo: decode (EXIF orientation applied), calibrate, build the working
 * healed % = epithelialized / (epithelialized + raw) areas measured in the skin plane through
   the calibration's per-pixel area, against the generator's true healed %: absolute error,
   median and 95th percentile;
-* the same per Fitzpatrick group (I–II, III–IV, V–VI).
+* the same per Fitzpatrick group (I–II, III–IV, V–VI);
+* per photo, the network's own certainty (:func:`models.confidence.photo_confidence`), so
+  that its flag thresholds can be checked against the errors it is meant to catch.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.confidence import photo_confidence
 from models.errors import DatasetError
 from models.prepare import decode_photo, is_synth_study
+from models.tiling import upsample_argmax
 from models.preprocess import working_image
 
 __all__ = ["PhotoScore", "score_labels", "evaluate_study", "summarise", "fitzpatrick_group",
@@ -149,6 +153,7 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
         rows = list(csv.DictReader(f))[:limit]
     scores: list[PhotoScore] = []
     failed: list[dict[str, str]] = []
+    confidence: dict[str, dict[str, Any]] = {}
     it: Any = rows
     if progress:
         from tqdm import tqdm
@@ -169,7 +174,10 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
         group = fitzpatrick_group(row.get("skin_type", ""))
         kw = dict(pixel_area=area, healed_true=float(row["healed_percent"]), file=file,
                   group=group)
-        pred = predictor.predict(work, output_shape=truth.shape)
+        proba = predictor.predict_proba(work)
+        pred = upsample_argmax(proba, truth.shape)
+        conf = photo_confidence(proba, pixel_area=cal.pixel_area_mm2(proba.shape[1:]))
+        confidence[file] = conf.as_dict()
         scores.append(score_labels(truth, pred, method="unet", **kw))
         if baseline is not None:
             small = baseline.predict(work)
@@ -186,7 +194,9 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
             if gs:
                 summary[m][g] = summarise(gs)
     photos = [{**{k: v for k, v in asdict(s).items() if k != "counts"},
-               "healed_abs_error": s.healed_abs_error} for s in scores]
+               "healed_abs_error": s.healed_abs_error,
+               **({"confidence": confidence.get(s.file)} if s.method == "unet" else {})}
+              for s in scores]
     return {"study": str(study), "n_photos": len(rows), "n_failed": len(failed),
             "failed": failed, "summary": summary, "photos": photos,
             "seconds": round(time.time() - t0, 1)}
