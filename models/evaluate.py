@@ -174,10 +174,13 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
         group = fitzpatrick_group(row.get("skin_type", ""))
         kw = dict(pixel_area=area, healed_true=float(row["healed_percent"]), file=file,
                   group=group)
-        proba = predictor.predict_proba(work)
-        pred = upsample_argmax(proba, truth.shape)
-        conf = photo_confidence(proba, pixel_area=cal.pixel_area_mm2(proba.shape[1:]))
-        confidence[file] = conf.as_dict()
+        if hasattr(predictor, "predict_proba"):  # a network: its certainty too
+            proba = predictor.predict_proba(work)
+            pred = upsample_argmax(proba, truth.shape)
+            conf = photo_confidence(proba, pixel_area=cal.pixel_area_mm2(proba.shape[1:]))
+            confidence[file] = conf.as_dict()
+        else:
+            pred = predictor.predict(work, output_shape=truth.shape)
         scores.append(score_labels(truth, pred, method="unet", **kw))
         if baseline is not None:
             small = baseline.predict(work)
