@@ -31,8 +31,8 @@ import numpy as np
 from models.confidence import photo_confidence
 from models.errors import DatasetError
 from models.prepare import decode_photo, is_synth_study
-from models.tiling import upsample_argmax
 from models.preprocess import working_image
+from models.tiling import upsample_argmax
 
 __all__ = ["PhotoScore", "score_labels", "evaluate_study", "summarise", "fitzpatrick_group",
            "metrics_markdown", "main"]

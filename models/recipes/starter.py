@@ -12,10 +12,13 @@ three kinds of data and is judged on data unlike its training data:
 2. Real wound tissue: the development split of the FUSeg photos (``models.fuseg``), resampled
    to the working scale at nominal scales of 3.5-9 px/mm; wound = raw, everything else
    background (intact skin, toes, sheets, floors).
-3. Training (``models.train.train``) starts from the previous starter's weights, with strong
+3. Outlier pictures with no tissue at all (``models.outliers``: procedural pictures and the
+   photos bundled with matplotlib), labelled background, so that a photo without a donor
+   site gets no tissue rather than a confident healed percentage.
+4. Training (``models.train.train``) starts from the previous starter's weights, with strong
    photometric augmentation; each source gets a fixed share of the crops.
-4. The Lab-threshold baseline is fitted on the synthetic training images.
-5. The fp16 file that ships is written to a staging folder and *that file* is scored, once,
+5. The Lab-threshold baseline is fitted on the synthetic training images.
+6. The fp16 file that ships is written to a staging folder and *that file* is scored, once,
    on held-out data never used for development: a new study of the project's own generator
    (seed ``EVAL_SEED``), a study of the held-out generator (``LOGO_EVAL_SEED``; when B was
    left out of training this is the leave-one-generator-out figure), then published with
@@ -77,9 +80,11 @@ TRAIN_STUDIES = (
 )
 VAL_STUDIES = (StudySpec(104, 4, "4000x3000"), StudySpec(205, 4, "2400x1800", "wide"),
                StudySpec(305, 4, "2400x1800", "wide", "b"))
-#: Share of the crops per source: A standard, A wide, B, FUSeg (B's share goes to the others
-#: in proportion when B is left out).
-SOURCE_SHARES = {"a-standard": 0.22, "a-wide": 0.33, "b": 0.2, "fuseg": 0.25}
+#: Share of the crops per source: A standard, A wide, B, FUSeg, outlier pictures (B's share
+#: goes to the others in proportion when B is left out).
+SOURCE_SHARES = {"a-standard": 0.2, "a-wide": 0.3, "b": 0.19, "fuseg": 0.25, "outliers": 0.06}
+#: Outlier pictures (``models.outliers``: no tissue, all background) in the training data.
+N_OUTLIERS = 400
 
 #: Training settings of the shipped starter (CPU budget: a few hours on one shared core).
 STARTER_TRAIN = TrainConfig(epochs=40, steps_per_epoch=150, batch_size=8,
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     from models.datasets import find_samples
     from models.evaluate import evaluate_study, metrics_markdown
     from models.fuseg import prepare_fuseg
+    from models.outliers import write_outlier_folder
     from models.predictor import Predictor
     from models.prepare import prepare_synth_study
     from models.registry import publish, sha256_file
@@ -232,15 +238,16 @@ def main(argv: list[str] | None = None) -> None:
                                 progress=True)
     fuseg_val = prepare_fuseg(a.fuseg, prepared / "fuseg-val", config=cfg, part="val",
                               progress=True)
+    outliers = write_outlier_folder(prepared / "outliers", n=N_OUTLIERS, seed=0)
     if a.data_only:
         print(f"data ready in {(time.time() - t0) / 60:.1f} min", flush=True)
         return
     # each source's share of the crops, split evenly between its studies
     per_source = {k: sum(_source(s) == k for s in train_specs) for k in shares}
     weights = [shares[_source(s)] / per_source[_source(s)] for s in train_specs]
-    tcfg = replace(tcfg, data_weights=(*weights, shares["fuseg"]))
+    tcfg = replace(tcfg, data_weights=(*weights, shares["fuseg"], shares["outliers"]))
     t_train = time.time()
-    res = train(cfg, tcfg, [*train_dirs, fuseg_train], a.out,
+    res = train(cfg, tcfg, [*train_dirs, fuseg_train, outliers], a.out,
                 val_dirs=[*val_dirs, fuseg_val], progress=True)
     # from the epochs' own times, so that a resumed run still reports the whole training
     train_seconds = round(sum(r.seconds for r in res.history)) or round(time.time() - t_train)
@@ -260,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
                                   f"(models.fuseg), training part ({len(find_samples(fuseg_train))}"
                                   f" images), validation part ({len(find_samples(fuseg_val))} "
                                   f"images); wound = raw, else background",
+                         "outliers": f"{N_OUTLIERS} pictures of models.outliers (seed 0), "
+                                     f"all background",
                          "crop_shares": shares, "left_out_generator": a.leave_out},
                 "seeds": {"train_studies": [s.seed for s in train_specs],
                           "validation_studies": [s.seed for s in val_specs],
