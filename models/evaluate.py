@@ -10,8 +10,9 @@ For every photo: decode (EXIF orientation applied), calibrate, build the working
   the calibration's per-pixel area, against the generator's true healed %: absolute error,
   median and 95th percentile;
 * the same per Fitzpatrick group (I–II, III–IV, V–VI);
-* per photo, the network's own certainty (:func:`models.confidence.photo_confidence`), so
-  that its flag thresholds can be checked against the errors it is meant to catch.
+* per photo, the network's own certainty and novelty and the flags they raise
+  (:mod:`models.assess`, thresholds from the model card), and the figures again on the photos
+  it does not flag (``unet_used``: the photos the endpoints use).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import csv
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,9 @@ from models.tiling import upsample_argmax
 __all__ = ["PhotoScore", "score_labels", "evaluate_study", "summarise", "fitzpatrick_group",
            "metrics_markdown", "main"]
 
-METHODS = ("unet", "baseline_lab")
+#: ``unet_used``: the U-Net on the photos it does not flag (low_confidence,
+#: out_of_distribution), i.e. the photos the endpoints use.
+METHODS = ("unet", "unet_used", "baseline_lab")
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 
 
@@ -69,6 +72,7 @@ class PhotoScore:
     counts: tuple[int, ...]       # (inter, sum) for donor, epi, raw
     healed_true: float
     healed_pred: float
+    day: float = float("nan")
 
     @property
     def healed_abs_error(self) -> float:
@@ -82,8 +86,8 @@ def _dice(t: np.ndarray, p: np.ndarray) -> tuple[float, int, int]:
 
 
 def score_labels(truth: np.ndarray, pred: np.ndarray, *, pixel_area: np.ndarray | None,
-                 healed_true: float, file: str = "", method: str = "", group: str = ""
-                 ) -> PhotoScore:
+                 healed_true: float, file: str = "", method: str = "", group: str = "",
+                 day: float = float("nan")) -> PhotoScore:
     """Compare a predicted label map with the truth at the same (full) resolution.
 
     ``pixel_area`` (mm² per pixel) weights the healed-% areas; ``None`` counts pixels.
@@ -108,7 +112,7 @@ def score_labels(truth: np.ndarray, pred: np.ndarray, *, pixel_area: np.ndarray 
         raw = float(pixel_area[pred == 2].sum())
     healed = 100.0 * epi / (epi + raw) if epi + raw > 0 else float("nan")
     return PhotoScore(file, method, group, dd, de, dr, (di, dt, ei, et, ri, rt),
-                      float(healed_true), healed)
+                      float(healed_true), healed, float(day))
 
 
 def summarise(scores: Sequence[PhotoScore]) -> dict[str, Any]:
@@ -132,6 +136,14 @@ def summarise(scores: Sequence[PhotoScore]) -> dict[str, Any]:
         else None
     out["healed_abs_error_max"] = round(float(err[ok].max()), 3) if ok.any() else None
     out["healed_undefined"] = int((~ok).sum())
+    signed = np.array([s.healed_pred - s.healed_true for s in scores])
+    days = np.array([s.day for s in scores])
+    by_day = {}
+    for d in sorted(set(days[ok & np.isfinite(days)].tolist())):
+        sel = ok & (days == d)
+        by_day[f"{d:g}"] = round(float(signed[sel].mean()), 3)
+    out["healed_signed_error_mean"] = round(float(signed[ok].mean()), 3) if ok.any() else None
+    out["healed_signed_error_by_day"] = by_day
     return out
 
 
@@ -154,6 +166,13 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
     scores: list[PhotoScore] = []
     failed: list[dict[str, str]] = []
     confidence: dict[str, dict[str, Any]] = {}
+    flagged: set[str] = set()
+    assessor = None
+    if hasattr(predictor, "predict_proba"):
+        from models.assess import PhotoAssessor
+
+        assessor = PhotoAssessor.from_card(getattr(predictor, "card", None) or {},
+                                           px_per_mm=predictor.config.px_per_mm or 1.0)
     it: Any = rows
     if progress:
         from tqdm import tqdm
@@ -173,12 +192,16 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
         area = cal.pixel_area_mm2(truth.shape)
         group = fitzpatrick_group(row.get("skin_type", ""))
         kw = dict(pixel_area=area, healed_true=float(row["healed_percent"]), file=file,
-                  group=group)
+                  group=group, day=float(row.get("visit_day") or "nan"))
         if hasattr(predictor, "predict_proba"):  # a network: its certainty too
             proba = predictor.predict_proba(work)
             pred = upsample_argmax(proba, truth.shape)
-            conf = photo_confidence(proba, pixel_area=cal.pixel_area_mm2(proba.shape[1:]))
-            confidence[file] = conf.as_dict()
+            if assessor is not None:
+                a = assessor.assess(work, proba, pixel_area=cal.pixel_area_mm2(proba.shape[1:]))
+                confidence[file] = {**a.confidence.as_dict(), "ood_score": a.novelty,
+                                    "flags": list(a.flags)}
+                if a.flags:
+                    flagged.add(file)
         else:
             pred = predictor.predict(work, output_shape=truth.shape)
         scores.append(score_labels(truth, pred, method="unet", **kw))
@@ -187,8 +210,11 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
             full = cv2.resize(small, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
             scores.append(score_labels(truth, full, method="baseline_lab", **kw))
     summary: dict[str, Any] = {}
+    # the photos the endpoints use: the network's, without a hold-for-read flag
+    used = [replace(s, method="unet_used") for s in scores
+            if s.method == "unet" and s.file not in flagged]
     for m in METHODS:
-        ms = [s for s in scores if s.method == m]
+        ms = [s for s in scores if s.method == m] if m != "unet_used" else used
         if not ms:
             continue
         summary[m] = {"all": summarise(ms)}
@@ -201,7 +227,7 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
                **({"confidence": confidence.get(s.file)} if s.method == "unet" else {})}
               for s in scores]
     return {"study": str(study), "n_photos": len(rows), "n_failed": len(failed),
-            "failed": failed, "summary": summary, "photos": photos,
+            "failed": failed, "n_flagged": len(flagged), "summary": summary, "photos": photos,
             "seconds": round(time.time() - t0, 1)}
 
 
@@ -218,6 +244,13 @@ def metrics_markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {m} | {g} | {s['n_photos']} | {f(s['dice_donor_pooled'])} | "
                          f"{f(s['dice_epithelialized_pooled'])} | {f(s['dice_raw_pooled'])} | "
                          f"{f(s['healed_abs_error_median'])} | {f(s['healed_abs_error_p95'])} |")
+    used = result["summary"].get("unet_used", {}).get("all")
+    if used and used.get("healed_signed_error_by_day"):
+        days = ", ".join(f"day {d}: {v:+.2f}" for d, v in
+                         used["healed_signed_error_by_day"].items())
+        lines += ["", f"Mean signed healed % error (prediction − truth) by visit day, photos the "
+                      f"endpoints use: {days}. Flagged (held for a read): "
+                      f"{result.get('n_flagged', 0)} of {result['n_photos']} photos."]
     lines += ["", "Dice is pooled over photos (sum of overlaps / sum of sizes) at full photo "
               "resolution; per-photo means and medians are in the JSON. Photos whose "
               f"calibration failed: {result['n_failed']} of {result['n_photos']} (not scored)."]

@@ -286,6 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     # The file that ships (fp16) is the one scored: stage it, score it, publish the same bytes.
     staged = publish(res.weights, a.name, weights_dir=a.out / "staged", dtype="fp16",
                      card_updates=updates)
+    # QC: flag thresholds and the novelty reference, from in-distribution photos only
+    updates["qc"] = fit_qc(staged, [*[prepared / d.name for d in val_dirs], fuseg_val],
+                           [*[prepared / d.name for d in train_dirs], fuseg_train])
+    staged = publish(staged, a.name, weights_dir=a.out / "staged", dtype="fp16",
+                     card_updates=updates)
     if not a.skip_eval:
         pred = Predictor.from_registry(staged, device="auto")
         held_out = {}
@@ -313,6 +318,36 @@ def main(argv: list[str] | None = None) -> None:
         raise RuntimeError(f"{path} differs from the evaluated file {staged}; not publishing")
     print(f"published {path} ({path.stat().st_size / 1e6:.1f} MB) in "
           f"{(time.time() - t0) / 60:.1f} min", flush=True)
+
+
+def fit_qc(model: Path, val_folders: list[Path], train_folders: list[Path], *,
+           per_train_folder: int = 40, seed: int = 0) -> dict:
+    """The card's ``qc`` entry: thresholds and novelty reference fitted on every validation
+    photo and ``per_train_folder`` photos of each training folder (in-distribution only)."""
+    import numpy as np
+
+    from models.assess import fit_assessment
+    from models.datasets import find_samples, read_image
+    from models.predictor import Predictor
+
+    pred = Predictor.from_registry(model, device="auto")
+    rng = np.random.default_rng(seed)
+    samples = [s for f in val_folders for s in find_samples(f)]
+    for f in train_folders:
+        found = find_samples(f)
+        pick = rng.choice(len(found), size=min(per_train_folder, len(found)), replace=False)
+        samples += [found[i] for i in sorted(pick)]
+
+    def photos():
+        for i, s in enumerate(samples):
+            img = read_image(s.image)
+            if i % 50 == 0:
+                print(f"qc fit: {i}/{len(samples)}", flush=True)
+            yield img, pred.predict_proba(img)
+
+    qc = fit_assessment(photos(), px_per_mm=pred.config.px_per_mm)
+    print(f"qc: thresholds {qc['thresholds']} from {qc['n_photos']} photos", flush=True)
+    return qc
 
 
 def portable_path_of(p: Path) -> str:
