@@ -29,7 +29,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models.confidence import photo_confidence
 from models.errors import DatasetError
 from models.prepare import decode_photo, is_synth_study
 from models.preprocess import working_image
