@@ -19,6 +19,7 @@ __all__ = ["measurements_frame", "visits_frame", "export_tables", "MEASUREMENT_C
 MEASUREMENT_COLUMNS = [
     "photo_id", "subject_id", "visit_day", "site", "file", "status", "error_code",
     "donor_site_area_cm2", "epithelialized_area_cm2", "raw_area_cm2", "healed_percent",
+    "healed_percent_low", "healed_percent_high", "confidence", "ood_score",
     "raw_area_vs_baseline_percent", "mm_per_px", "tilt_deg", "delta_e00_before",
     "delta_e00_after", "qc_flags", "mask_file", "overlay_file", "model_sha256",
 ]

@@ -29,9 +29,11 @@ from typing import Any
 from pipeline.errors import StoreError
 from pipeline.store_schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
-__all__ = ["Store", "PhotoRecord", "SCHEMA_VERSION", "utc_now"]
+__all__ = ["Store", "PhotoRecord", "SCHEMA_VERSION", "ASSESSMENT_COLUMNS", "utc_now"]
 
-
+#: The per-result certainty figures stored in ``assessments`` (models.assess.Assessment).
+ASSESSMENT_COLUMNS = ("confidence", "healed_percent_low", "healed_percent_high",
+                      "outline_ambiguity", "ood_score")
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -204,8 +206,12 @@ class Store:
                     calibration: dict[str, Any] | None = None,
                     segmentation: dict[str, Any] | None = None,
                     measurement: dict[str, Any] | None = None,
+                    assessment: dict[str, Any] | None = None,
                     qc_flags: tuple[str, ...] = ()) -> int:
-        """Store one processing result of one photo, all of it or nothing."""
+        """Store one processing result of one photo, all of it or nothing.
+
+        ``assessment``: the model's certainty and the photo's novelty
+        (:meth:`models.assess.Assessment.as_dict`)."""
         with self.transaction() as c:
             if photo_info:
                 c.execute("UPDATE photos SET width=?, height=?, format=?, metadata_json=? "
@@ -238,6 +244,9 @@ class Store:
                           (rid, measurement["donor_site_area_mm2"],
                            measurement["epithelialized_area_mm2"], measurement["raw_area_mm2"],
                            measurement["healed_percent"]))
+            if assessment is not None:
+                c.execute("INSERT INTO assessments VALUES (?,?,?,?,?,?)",
+                          (rid, *(assessment.get(k) for k in ASSESSMENT_COLUMNS)))
             for flag in sorted(set(qc_flags)):
                 c.execute("INSERT INTO qc_flags VALUES (?, ?)", (rid, flag))
             return rid
@@ -295,6 +304,8 @@ SELECT p.photo_id, p.version AS photo_version, p.sha256, p.site, p.manifest, p.s
        c.mm_per_px, c.tilt_deg, c.delta_e00_before, c.delta_e00_after,
        s.model_name, s.model_sha256, s.mask_file, s.overlay_file,
        m.donor_site_area_mm2, m.epithelialized_area_mm2, m.raw_area_mm2, m.healed_percent,
+       a.confidence, a.healed_percent_low, a.healed_percent_high, a.outline_ambiguity,
+       a.ood_score,
        (SELECT GROUP_CONCAT(flag, ';') FROM (SELECT flag FROM qc_flags f
             WHERE f.result_id = r.result_id ORDER BY flag)) AS qc_flags
 FROM cur_photo p
@@ -303,6 +314,7 @@ LEFT JOIN cur_result r ON r.photo_id = p.photo_id
 LEFT JOIN calibrations c ON c.result_id = r.result_id
 LEFT JOIN segmentations s ON s.result_id = r.result_id
 LEFT JOIN measurements m ON m.result_id = r.result_id
+LEFT JOIN assessments a ON a.result_id = r.result_id
 ORDER BY v.subject_id, v.visit_day, p.site, p.source_name
 """
 

@@ -178,6 +178,17 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER ingest_errors_no_delete BEFORE DELETE ON ingest_errors
     BEGIN SELECT RAISE(ABORT, 'ingest_errors is append-only'); END;
     """,
+    # 4: how sure the model is of each result, and how familiar the photo is (issue 15)
+    """
+    CREATE TABLE assessments (
+        result_id INTEGER PRIMARY KEY REFERENCES results(result_id),
+        confidence REAL, healed_percent_low REAL, healed_percent_high REAL,
+        outline_ambiguity REAL, ood_score REAL);
+    CREATE TRIGGER assessments_no_update BEFORE UPDATE ON assessments
+    BEGIN SELECT RAISE(ABORT, 'assessments is append-only'); END;
+    CREATE TRIGGER assessments_no_delete BEFORE DELETE ON assessments
+    BEGIN SELECT RAISE(ABORT, 'assessments is append-only'); END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

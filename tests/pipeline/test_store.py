@@ -116,3 +116,26 @@ def test_results_and_reads_are_append_only_in_the_database(tmp_path):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 s.conn.execute(sql)
         assert s.current_results()[0]["healed_percent"] == 50.0
+
+
+def test_assessment_is_stored_with_its_result_and_is_append_only(tmp_path):
+    with Store.open(tmp_path / "s.sqlite") as s:
+        run = _run(s)
+        p = _reg(s)
+        q = _reg(s, "b.jpg", "s2", day=3)
+        s.save_result(photo_id=p.photo_id, run_id=run, version=1, status="ok",
+                      measurement={"donor_site_area_mm2": 100.0, "epithelialized_area_mm2": 40,
+                                   "raw_area_mm2": 60, "healed_percent": 40.0},
+                      assessment={"confidence": 0.93, "healed_percent_low": 38.5,
+                                  "healed_percent_high": 44.0, "outline_ambiguity": 0.02,
+                                  "ood_score": 1.7},
+                      qc_flags=("out_of_distribution",))
+        _ok(s, q.photo_id, run)  # no assessment: its columns stay empty
+        rows = {r["source_name"]: r for r in s.current_results()}
+        a, b = rows["a.jpg"], rows["b.jpg"]
+        assert (a["confidence"], a["healed_percent_low"], a["healed_percent_high"],
+                a["ood_score"]) == (0.93, 38.5, 44.0, 1.7)
+        assert a["qc_flags"] == "out_of_distribution"
+        assert b["confidence"] is None and b["ood_score"] is None
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            s.conn.execute("UPDATE assessments SET confidence = 1")
