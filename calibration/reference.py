@@ -15,7 +15,8 @@ specifies the ColorChecker. A description may give a patch's reference as
     sRGB-encoded values, floats in [0, 1] or 8-bit integers 0..255: decoded with the sRGB
     curve to linear sRGB (white D65), -> XYZ, Bradford-adapted D65 -> D50, -> L*a*b* D50.
     This is exactly the path :func:`rgb_linear_to_lab_d50` takes for the photo's colours,
-    so an sRGB reference reaches the fit unchanged.
+    and the fit's linear target is the decoded value itself, so an sRGB reference reaches
+    the fit unchanged.
 
 Every conversion goes through colour-science, with the white points named explicitly.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["D50_2", "WHITE_OBSERVERS", "lab_to_lab_d50", "srgb_to_lab_d50",
+__all__ = ["D50_2", "WHITE_OBSERVERS", "lab_to_lab_d50", "srgb_to_lab_d50", "srgb_decode",
            "lab_d50_to_rgb_linear", "rgb_linear_to_lab_d50", "illuminant_xy"]
 
 #: The observer names a description may use -> colour-science's observer keys.
@@ -90,6 +91,18 @@ def lab_to_lab_d50(lab: np.ndarray, illuminant: str = "D50", observer: str = "2"
     return np.asarray(colour.XYZ_to_Lab(xyz_d50, _d50()), dtype=np.float64)
 
 
+def srgb_decode(srgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] -> linear sRGB (the IEC 61966-2-1 curve), float64.
+
+    >>> round(float(srgb_decode(np.array(0.5))), 6)
+    0.214041
+    """
+    import colour
+
+    return np.asarray(colour.cctf_decoding(np.asarray(srgb, dtype=np.float64),
+                                           function="sRGB"), dtype=np.float64)
+
+
 def srgb_to_lab_d50(srgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded values in [0, 1] (white D65) -> L*a*b* D50 2° (Bradford).
 
@@ -98,10 +111,7 @@ def srgb_to_lab_d50(srgb: np.ndarray) -> np.ndarray:
     >>> srgb_to_lab_d50(np.array([1.0, 1.0, 1.0])).round(1).tolist()
     [100.0, 0.0, 0.0]
     """
-    import colour
-
-    linear = colour.cctf_decoding(np.asarray(srgb, dtype=np.float64), function="sRGB")
-    return rgb_linear_to_lab_d50(linear)
+    return rgb_linear_to_lab_d50(srgb_decode(srgb))
 
 
 def rgb_linear_to_lab_d50(rgb_linear: np.ndarray) -> np.ndarray:

@@ -263,13 +263,20 @@ class StickerSpec:
         """Reference colours as linear sRGB (D65, Bradford-adapted from D50), (n, 3).
 
         Values may fall slightly outside [0, 1] for saturated patches (out of the sRGB gamut);
-        they are kept unclipped so that colour fits see the true targets.
+        they are kept unclipped so that colour fits see the true targets. A reference given
+        as sRGB is its decoded value itself (IEC 61966-2-1's rounded matrices make the
+        round trip through L*a*b* off by up to ~5e-5).
         """
-        from calibration.reference import lab_d50_to_rgb_linear
+        from calibration.reference import lab_d50_to_rgb_linear, srgb_decode
 
         if not self.patches:
             return np.zeros((0, 3))
-        return lab_d50_to_rgb_linear(self.reference_lab_d50)
+        rgb = lab_d50_to_rgb_linear(self.reference_lab_d50)
+        for i, p in enumerate(self.patches):
+            if p.reference is not None and p.reference.kind in ("srgb", "srgb8"):
+                scale = 255.0 if p.reference.kind == "srgb8" else 1.0
+                rgb[i] = srgb_decode(np.asarray(p.reference.values) / scale)
+        return rgb
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able form (stored as provenance with every calibration).
