@@ -208,7 +208,8 @@ def _reference(v: _Validator, d: dict[str, Any], key: str, n: int | None
         v.fail(f"{key}.illuminant", f"only 'lab' values take an illuminant and observer "
                                     f"({kind} values are defined by their own standard)")
     illuminant = v.string(d, "illuminant", key) if "illuminant" in d else "D50"
-    observer = str(d.get("observer", "2"))
+    obs = d.get("observer", "2")
+    observer = str(int(obs)) if isinstance(obs, float) and obs.is_integer() else str(obs)
     if kind == "lab":
         from calibration.reference import illuminant_xy
 
