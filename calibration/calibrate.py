@@ -18,7 +18,14 @@ QC flags (``Calibration.qc_flags``):
                           ``glare_fraction`` of them are left out of the colour fit)
 ``poor_colour_fit``       mean or max CIEDE2000 after correction above the thresholds
 ``colour_overfit``        the leave-one-patch-out residual is far above the fit's residual
-``colour_uncorrected``    too few usable patches: no correction (identity) was applied
+``colour_uncorrected``    too few usable patches (or a sticker without patches): no
+                          correction (identity) was applied
+``foreign_markers``       markers whose ids are not on the sticker (another sticker or label
+                          in the frame) were seen and ignored (ids in ``markers_ignored``)
+
+``Calibration.notes`` says in words what was ignored or changed: the foreign marker ids, and
+the colour method actually fitted when the sticker's patches support less than the one asked
+(:func:`calibration.colour.supported_method`).
 """
 
 from __future__ import annotations
@@ -32,8 +39,15 @@ from calibration.colour import (
     ColourCorrection,
     fit_colour_correction,
     identity_correction,
+    supported_method,
 )
-from calibration.detect import MarkerDetections, check_in_frame, detect_markers, fit_homography
+from calibration.detect import (
+    MarkerDetections,
+    check_ignored_markers,
+    check_in_frame,
+    detect_markers,
+    fit_homography,
+)
 from calibration.errors import CalibrationError, ColourFitError
 from calibration.geometry import DEFAULT_FOCAL_35MM, PlaneGeometry
 from calibration.patches import PatchSamples, sample_patches
@@ -44,7 +58,7 @@ __all__ = ["CalibrationOptions", "Calibration", "calibrate", "QC_FLAGS"]
 
 QC_FLAGS = ("three_markers", "high_reprojection", "steep_tilt", "low_resolution",
             "ruler_mismatch", "clipped_patches", "dark_patches", "glare", "poor_colour_fit",
-            "colour_overfit", "colour_uncorrected")
+            "colour_overfit", "colour_uncorrected", "foreign_markers")
 
 
 class CalibrationOptionsError(CalibrationError, ValueError):
@@ -57,8 +71,9 @@ class CalibrationOptions:
 
     Parameters
     ----------
-    method : {'linear', 'root-polynomial'}
-        Colour correction (see :mod:`calibration.colour`).
+    method : {'linear', 'root-polynomial', 'diagonal'}
+        Colour correction (see :mod:`calibration.colour`); a sticker with too few patches
+        for it gets the richest one its patches support.
     degree : int
         Root-polynomial degree (1..4).
     detect_max_side : int
@@ -189,6 +204,10 @@ class Calibration:
     qc_flags : tuple of str
     sticker_name, source : str
     options : CalibrationOptions
+    markers_ignored : tuple of int
+        Ids of markers seen in the photo that are not on the sticker (ignored).
+    notes : tuple of str
+        What was ignored or changed, in words (see the module docstring).
     """
 
     geometry: PlaneGeometry
@@ -208,6 +227,8 @@ class Calibration:
     sticker_name: str
     source: str
     options: CalibrationOptions
+    markers_ignored: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def homography(self) -> np.ndarray:
@@ -250,6 +271,8 @@ class Calibration:
             "ruler_expected_mm": self.ruler_expected_mm,
             "colour": self.colour.to_dict(),
             "qc_flags": list(self.qc_flags),
+            "markers_ignored": list(self.markers_ignored),
+            "notes": list(self.notes),
             "options": asdict(self.options),
         }
 
@@ -274,7 +297,7 @@ def calibrate(image_rgb: np.ndarray, sticker: StickerSpec, *,
     Raises
     ------
     StickerNotFoundError, TooFewMarkersError, DuplicateMarkerError, ForeignMarkerError,
-    StickerOutOfFrameError, HomographyError
+    StickerOutOfFrameError, HomographyError (MarkerRotationError, StrayMarkerError)
 
     Examples
     --------
@@ -293,9 +316,15 @@ def calibrate(image_rgb: np.ndarray, sticker: StickerSpec, *,
         raise ValueError(f"{source}: expected a uint8 (H, W, 3) RGB image, got {img.dtype} "
                          f"{img.shape}")
     flags: list[str] = []
+    notes: list[str] = []
     det = detect_markers(img, sticker, max_side=opts.detect_max_side, source=source)
     geo, _ = fit_homography(det, sticker, threshold_px=opts.ransac_threshold_px, source=source)
     check_in_frame(geo, sticker, source=source)
+    check_ignored_markers(det, geo, sticker, source=source)
+    if det.ignored_ids:
+        flags.append("foreign_markers")
+        notes.append(f"ignored markers {list(det.ignored_ids)}: not on sticker "
+                     f"{sticker.name!r} (ids {sorted(sticker.marker_ids)})")
     if len(det.ids) < len(sticker.markers):
         flags.append("three_markers")
     err_px, err_mm = _reprojection(det, geo, sticker)
@@ -312,7 +341,8 @@ def calibrate(image_rgb: np.ndarray, sticker: StickerSpec, *,
     ruler_mm = expected = None
     if sticker.ruler is not None:
         ruler_mm = measure_ruler(img, geo, sticker.ruler)
-        expected = 10.0 * np.floor(sticker.ruler.length_mm / 10.0 + 1e-9)
+        major = sticker.ruler.major_mm
+        expected = major * np.floor(sticker.ruler.length_mm / major + 1e-9)
         if ruler_mm is None or abs(ruler_mm - expected) > opts.max_ruler_error_mm:
             flags.append("ruler_mismatch")
     samples = sample_patches(img, geo, sticker, inner_fraction=opts.inner_fraction,
@@ -321,9 +351,14 @@ def calibrate(image_rgb: np.ndarray, sticker: StickerSpec, *,
                              trim=opts.trim)
     colour, colour_flags = _fit_colour(samples, sticker, opts)
     flags.extend(colour_flags)
+    method, degree = supported_method(sticker, opts.method, opts.degree)
+    if (method, degree) != (opts.method, opts.degree if opts.method == "root-polynomial" else 1):
+        notes.append(f"colour: sticker {sticker.name!r} has {len(sticker.patches)} patches, "
+                     f"which determine only a {method!r} correction (asked {opts.method!r})")
     return Calibration(geo, det.ids, det.corners_px, err_px, err_mm, tilt, focal, estimated,
                        mm_per_px, ruler_mm, expected, samples, colour,
-                       tuple(f for f in QC_FLAGS if f in flags), sticker.name, source, opts)
+                       tuple(f for f in QC_FLAGS if f in flags), sticker.name, source, opts,
+                       det.ignored_ids, tuple(notes))
 
 
 def _reprojection(det: MarkerDetections, geo: PlaneGeometry,
@@ -364,8 +399,12 @@ def _fit_colour(samples: PatchSamples, sticker: StickerSpec,
     # Floored patches (a channel at 0 under a strong cast) stay in: without them the fit
     # extrapolates to the warm, saturated colours of skin and wounds much worse.
     usable = ~clipped & ~dark & ~glare & ~unusable
+    method, degree = supported_method(sticker, opts.method, opts.degree)
+    if method == "none":
+        flags.append("colour_uncorrected")
+        return identity_correction(rgb, sticker), flags
     try:
-        colour = fit_colour_correction(rgb, sticker, method=opts.method, degree=opts.degree,
+        colour = fit_colour_correction(rgb, sticker, method=method, degree=degree,
                                        usable=usable)
     except ColourFitError:
         flags.append("colour_uncorrected")

@@ -11,6 +11,13 @@ linear sRGB (D65, Bradford-adapted from the D50 reference L*a*b*), with colour-s
 ``"root-polynomial"``
     Finlayson et al. 2015 root-polynomial of ``degree`` 2 by default (method
     ``'Finlayson 2015'``): exposure-invariant, 6 terms.
+``"diagonal"``
+    per-channel gains (a von Kries-type white balance), least squares through the origin:
+    what a sticker with one or two patches (or patches of dependent colours) supports.
+
+A sticker with fewer patches than the asked method needs gets the richest method its
+patches support (:func:`supported_method`: root-polynomial -> 3x3 matrix, which needs 3
+patches of linearly independent reference colours -> per-channel gains, 1 patch -> none).
 
 Quality is CIEDE2000 (``colour.delta_E(..., method='CIE 2000')``) per patch in L*a*b* D50,
 computed along the same path as the reference (linear sRGB -> XYZ -> Bradford to D50 ->
@@ -25,16 +32,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calibration.errors import ColourFitError
+from calibration.reference import rgb_linear_to_lab_d50
 from calibration.sticker import StickerSpec
 
-__all__ = ["COLOUR_METHODS", "ColourCorrection", "fit_colour_correction",
+__all__ = ["COLOUR_METHODS", "ColourCorrection", "fit_colour_correction", "supported_method",
            "identity_correction", "rgb_linear_to_lab_d50", "srgb_to_linear", "linear_to_srgb"]
 
 #: Correction methods: name -> (colour-science method, its keyword arguments).
 COLOUR_METHODS: dict[str, str] = {
     "linear": "Cheung 2004",
     "root-polynomial": "Finlayson 2015",
+    "diagonal": "per-channel gains",
 }
+#: Smallest ratio of the reference colours' singular values (smallest / largest) for which a
+#: 3x3 matrix is still determined by the patches (their colours linearly independent).
+MIN_COLOUR_RANK_RATIO = 0.02
 
 _X8 = np.arange(256, dtype=np.float64) / 255.0
 #: uint8 sRGB -> linear (a constant table).
@@ -60,17 +72,6 @@ def linear_to_srgb(rgb_linear: np.ndarray) -> np.ndarray:
                     ).astype(np.float32)
 
 
-def rgb_linear_to_lab_d50(rgb_linear: np.ndarray) -> np.ndarray:
-    """Linear sRGB (D65) -> CIE L*a*b* under D50 (Bradford), as the reference is defined."""
-    import colour
-
-    d50 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
-    xyz = colour.RGB_to_XYZ(np.asarray(rgb_linear, np.float64), colour.RGB_COLOURSPACES["sRGB"],
-                            illuminant=d50, chromatic_adaptation_transform="Bradford",
-                            apply_cctf_decoding=False)
-    return np.asarray(colour.XYZ_to_Lab(xyz, d50))
-
-
 def _delta_e(lab_a: np.ndarray, lab_b: np.ndarray) -> np.ndarray:
     import colour
 
@@ -81,13 +82,18 @@ def _delta_e(lab_a: np.ndarray, lab_b: np.ndarray) -> np.ndarray:
 def _fit(m_t: np.ndarray, m_r: np.ndarray, method: str, degree: int) -> np.ndarray:
     from colour.characterisation import matrix_colour_correction
 
+    if method == "diagonal":
+        den = np.sum(m_t * m_t, axis=0)
+        gains = np.divide(np.sum(m_t * m_r, axis=0), den, out=np.full(3, np.nan),
+                          where=den > 0)
+        return np.diag(gains)
     kwargs = {"terms": 3} if method == "linear" else {"degree": degree}
     return np.asarray(matrix_colour_correction(m_t, m_r, method=COLOUR_METHODS[method],
                                                **kwargs))
 
 
 def _apply(rgb_linear: np.ndarray, ccm: np.ndarray, method: str, degree: int) -> np.ndarray:
-    if method == "linear":
+    if method in ("linear", "diagonal"):
         return np.asarray(rgb_linear) @ ccm.T.astype(np.asarray(rgb_linear).dtype)
     from colour.characterisation import apply_matrix_colour_correction
 
@@ -264,12 +270,12 @@ def fit_colour_correction(rgb_linear: np.ndarray, sticker: StickerSpec, *,
     lab_ref = sticker.reference_lab_d50
     finite = np.all(np.isfinite(rgb_linear), axis=1)
     used = finite & (np.ones(n, bool) if usable is None else np.asarray(usable, bool))
-    terms = 3 if method == "linear" else _n_terms(degree)
+    terms = {"linear": 3, "diagonal": 1}.get(method) or _n_terms(degree)
     need = terms if min_patches is None else min_patches
     if used.sum() < need:
         raise ColourFitError(f"only {int(used.sum())} usable patches; method {method!r} "
                              f"needs at least {need}")
-    deg = 1 if method == "linear" else degree
+    deg = degree if method == "root-polynomial" else 1
     ccm = _fit(rgb_linear[used], ref[used], method, deg)
     before = np.full(n, np.nan)
     after = np.full(n, np.nan)
@@ -283,9 +289,14 @@ def fit_colour_correction(rgb_linear: np.ndarray, sticker: StickerSpec, *,
     for j, i in enumerate(idx):
         rest = used.copy()
         rest[i] = False
+        if not rest.any():
+            preds[j] = np.nan
+            continue
         preds[j] = _apply(rgb_linear[i:i + 1], _fit(rgb_linear[rest], ref[rest], method, deg),
                           method, deg)[0]
-    loo[idx] = _delta_e(lab_ref[idx], rgb_linear_to_lab_d50(preds))
+    ok = np.all(np.isfinite(preds), axis=1)
+    if ok.any():
+        loo[idx[ok]] = _delta_e(lab_ref[idx[ok]], rgb_linear_to_lab_d50(preds[ok]))
     return ColourCorrection(method, deg, ccm, used, before, after, loo,
                             tuple(p.name for p in sticker.patches))
 
@@ -307,3 +318,41 @@ def _n_terms(degree: int) -> int:
     from colour.characterisation import polynomial_expansion_Finlayson2015
 
     return int(polynomial_expansion_Finlayson2015(np.ones(3), degree=degree).shape[-1])
+
+
+def supported_method(sticker: StickerSpec, method: str = "linear", degree: int = 2
+                     ) -> tuple[str, int]:
+    """The richest correction, up to the asked one, that the sticker's patches determine.
+
+    Root-polynomial of ``degree`` needs as many patches as it has terms (6 for degree 2);
+    a 3x3 matrix needs 3 patches whose reference colours are linearly independent (not all
+    greys, not on one line through black); per-channel gains need 1 patch. With no patch the
+    method is ``"none"``. This depends on the description only, never on a photo: a photo
+    whose usable patches are fewer than the method needs is flagged ``colour_uncorrected``.
+
+    Returns
+    -------
+    (method, degree)
+
+    Examples
+    --------
+    >>> from calibration.sticker import load_sticker
+    >>> import dataclasses
+    >>> spec = load_sticker()
+    >>> supported_method(spec, "root-polynomial")
+    ('root-polynomial', 2)
+    >>> supported_method(dataclasses.replace(spec, patches=spec.patches[:2]))
+    ('diagonal', 1)
+    """
+    n = len(sticker.patches)
+    if n == 0:
+        return "none", 1
+    if method == "root-polynomial" and n >= _n_terms(degree):
+        return method, degree
+    if method == "diagonal":
+        return method, 1
+    if n >= 3:
+        sv = np.linalg.svd(np.asarray(sticker.reference_rgb_linear), compute_uv=False)
+        if sv[0] > 0 and sv[2] / sv[0] >= MIN_COLOUR_RANK_RATIO:
+            return "linear", 1
+    return "diagonal", 1

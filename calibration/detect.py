@@ -9,14 +9,20 @@ The homography is fitted from all detected marker corners, robustly (USAC MAGSAC
 refitted by least squares (Levenberg-Marquardt) on the inliers, in image space (px), where
 the detection noise lives.
 
-Every failure is a specific :class:`~calibration.errors.CalibrationError` subclass whose
-message names the photo: no marker, fewer than three, a duplicated id, ids of another
-sticker, or a sticker partly outside the frame.
+Markers whose id is not on the sticker (another sticker, a label, a test chart nearby)
+are ignored and recorded (:attr:`MarkerDetections.ignored_ids`; the calibration flags
+``foreign_markers``), unless they make the pose ambiguous. Every failure is a specific
+:class:`~calibration.errors.CalibrationError` subclass whose message names the photo: no
+marker, fewer than three, a duplicated id (a second copy of the sticker, a stray marker with
+one of its ids), only markers of another sticker, a foreign marker lying on the card itself
+(the description does not match the sticker: :func:`check_ignored_markers`), a marker of the
+sticker far from where the others place it, or seen at another rotation than described
+(:func:`fit_homography`), or a sticker partly outside the frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -25,14 +31,17 @@ from calibration.errors import (
     DuplicateMarkerError,
     ForeignMarkerError,
     HomographyError,
+    MarkerRotationError,
     StickerNotFoundError,
     StickerOutOfFrameError,
+    StrayMarkerError,
     TooFewMarkersError,
 )
 from calibration.geometry import PlaneGeometry
 from calibration.sticker import StickerSpec
 
-__all__ = ["MarkerDetections", "detect_markers", "fit_homography", "check_in_frame"]
+__all__ = ["MarkerDetections", "detect_markers", "fit_homography", "check_in_frame",
+           "check_ignored_markers"]
 
 #: Fewest markers that still give a (flagged) result.
 MIN_MARKERS = 3
@@ -52,12 +61,19 @@ class MarkerDetections:
     image_shape : (int, int)
     detection_scale : float
         Resolution factor of the copy the markers were found on (1.0 = full).
+    ignored_ids : tuple of int
+        Markers of the sticker's dictionary and of a marker-like size (half to twice the
+        sticker's markers) whose id is not on the sticker: ignored.
+    ignored_corners_px : ndarray (m, 4, 2)
+        Their corners (not refined), in full-resolution image coordinates.
     """
 
     ids: tuple[int, ...]
     corners_px: np.ndarray
     image_shape: tuple[int, int]
     detection_scale: float
+    ignored_ids: tuple[int, ...] = ()
+    ignored_corners_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 2)))
 
     def plane_points(self, sticker: StickerSpec) -> np.ndarray:
         """The described corners (n*4, 2) in mm, matching ``corners_px.reshape(-1, 2)``."""
@@ -244,8 +260,14 @@ def detect_markers(image_rgb: np.ndarray, sticker: StickerSpec, *, max_side: int
 
     Raises
     ------
-    StickerNotFoundError, ForeignMarkerError, DuplicateMarkerError, TooFewMarkersError,
-    StickerOutOfFrameError
+    StickerNotFoundError
+        No marker of the sticker's dictionary, or none of marker size.
+    ForeignMarkerError
+        Markers of marker size, none of them the sticker's (another sticker).
+    DuplicateMarkerError
+        One of the sticker's ids seen twice: a second copy of the sticker, a stray marker
+        with its id, a reflection (the pose would be ambiguous).
+    TooFewMarkersError, StickerOutOfFrameError
 
     Examples
     --------
@@ -282,18 +304,23 @@ def detect_markers(image_rgb: np.ndarray, sticker: StickerSpec, *, max_side: int
     sides = [float(np.mean(np.linalg.norm(c - np.roll(c, 1, axis=0), axis=1))) for c in corners]
     own_sides = [s for s, i in zip(sides, ids, strict=True) if i in own]
     ref_side = float(np.median(own_sides)) if own_sides else float(np.median(sides))
-    # Foreign ids of a marker-like size are another sticker; tiny spurious hits are ignored.
-    foreign = sorted(i for s, i in zip(sides, ids, strict=True)
-                     if i not in own and 0.5 * ref_side <= s <= 2.0 * ref_side)
-    if foreign:
-        raise ForeignMarkerError(f"{source}: marker ids {foreign} are not on sticker "
-                                 f"{sticker.name!r} (ids {sorted(own)}): another sticker?")
+    # Foreign ids of a marker-like size are another sticker or label: ignored, but recorded;
+    # tiny spurious hits are dropped.
+    foreign = sorted(((i, c) for s, i, c in zip(sides, ids, corners, strict=True)
+                      if i not in own and 0.5 * ref_side <= s <= 2.0 * ref_side),
+                     key=lambda t: t[0])
     kept = [(i, c) for i, c in zip(ids, corners, strict=True) if i in own]
+    if not kept and foreign:
+        raise ForeignMarkerError(f"{source}: marker ids {[i for i, _ in foreign]} are not on "
+                                 f"sticker {sticker.name!r} (ids {sorted(own)}) and none of "
+                                 f"its markers was found: another sticker?")
     found = [i for i, _ in kept]
     dups = sorted({i for i in found if found.count(i) > 1})
     if dups:
+        what = (f"two copies of sticker {sticker.name!r}" if len(dups) >= MIN_MARKERS
+                else "a stray marker with the sticker's id, a second sticker or a reflection")
         raise DuplicateMarkerError(f"{source}: marker ids {dups} found more than once "
-                                   f"(two stickers or a reflection?)")
+                                   f"({what}?): the sticker's pose is ambiguous")
     if not kept:
         raise StickerNotFoundError(f"{source}: no marker of sticker {sticker.name!r} found")
     if len(kept) < MIN_MARKERS:
@@ -310,7 +337,35 @@ def detect_markers(image_rgb: np.ndarray, sticker: StickerSpec, *, max_side: int
     if refine:
         bits = cv2.aruco.getPredefinedDictionary(sticker.aruco_dictionary_id).markerSize
         arr = np.stack([_refine(image_rgb, c, bits) for c in arr])
-    return MarkerDetections(tuple(i for i, _ in kept), arr, (big_h, big_w), scale)
+    ignored = (np.stack([c for _, c in foreign]) if foreign else np.zeros((0, 4, 2)))
+    return MarkerDetections(tuple(i for i, _ in kept), arr, (big_h, big_w), scale,
+                            tuple(i for i, _ in foreign), ignored)
+
+
+def check_ignored_markers(detections: MarkerDetections, geometry: PlaneGeometry,
+                          sticker: StickerSpec, *, source: str = "<image>") -> None:
+    """Refuse ignored (foreign) markers that lie on the sticker's card itself.
+
+    A marker of marker size whose id the description lacks, printed on the card, means the
+    description does not match the sticker in the photo (another version or lot): its own
+    markers may be described at the wrong places too.
+
+    Raises
+    ------
+    ForeignMarkerError
+    """
+    if not detections.ignored_ids:
+        return
+    centres = geometry.image_to_plane(detections.ignored_corners_px.mean(axis=1))
+    on_card = ((centres[:, 0] >= 0) & (centres[:, 0] <= sticker.card_width_mm)
+               & (centres[:, 1] >= 0) & (centres[:, 1] <= sticker.card_height_mm))
+    if on_card.any():
+        bad = [i for i, on in zip(detections.ignored_ids, on_card, strict=True) if on]
+        where = ", ".join(f"({x:.1f}, {y:.1f})" for x, y in centres[on_card])
+        raise ForeignMarkerError(
+            f"{source}: marker ids {bad} are not on sticker {sticker.name!r} (ids "
+            f"{sorted(sticker.marker_ids)}) but lie on its card, at {where} mm: does the "
+            f"description ({sticker.source or sticker.name}) match this sticker?")
 
 
 def fit_homography(detections: MarkerDetections, sticker: StickerSpec, *,
@@ -338,6 +393,11 @@ def fit_homography(detections: MarkerDetections, sticker: StickerSpec, *,
     ------
     HomographyError
         Too few inliers, or a degenerate (e.g. mirrored) homography.
+    MarkerRotationError
+        A marker sits where described but turned: its ``rotation_deg`` is wrong.
+    StrayMarkerError
+        A marker with one of the sticker's ids lies far (more than half a marker) from where
+        the other markers place it: a stray marker, so the pose is ambiguous.
 
     Examples
     --------
@@ -358,15 +418,49 @@ def fit_homography(detections: MarkerDetections, sticker: StickerSpec, *,
     inliers = mask.ravel().astype(bool)
     if inliers.sum() < 8:
         raise HomographyError(f"{source}: only {int(inliers.sum())} of {len(img)} marker "
-                              f"corners agree on a homography")
+                              f"corners agree on a homography (are the markers' places and "
+                              f"rotation_deg described right in "
+                              f"{sticker.source or sticker.name}?)")
     h2, _ = cv2.findHomography(plane[inliers], img[inliers], 0)
     if h2 is not None:
         h = h2
+    _check_marker_layout(detections, sticker, h, inliers, source)
     # The card must not be seen mirrored: the plane's orientation is kept.
     j = h[:2, :2] * h[2, 2] - np.outer(h[:2, 2], h[2, :2])
     if np.linalg.det(j) <= 0:
         raise HomographyError(f"{source}: the marker corners imply a mirrored sticker")
     return PlaneGeometry(np.linalg.inv(h), detections.image_shape), inliers
+
+
+def _check_marker_layout(det: MarkerDetections, sticker: StickerSpec, h: np.ndarray,
+                         inliers: np.ndarray, source: str) -> None:
+    """Explain a marker none (or one) of whose corners fit the others' homography."""
+    per_marker = inliers.reshape(len(det.ids), 4).sum(axis=1)
+    h_inv = np.linalg.inv(h)
+    for k, mid in enumerate(det.ids):
+        if per_marker[k] >= 2:
+            continue
+        m = sticker.marker(mid)
+        seen = det.corners_px[k]
+        square = cv2.perspectiveTransform(m.square_mm()[None], h)[0]  # card TL, TR, BR, BL
+        side = float(np.mean(np.linalg.norm(seen - np.roll(seen, 1, axis=0), axis=1)))
+        errs = [float(np.linalg.norm(seen - np.roll(square, -j, axis=0), axis=1).max())
+                for j in range(4)]
+        turns = int(np.argmin(errs))
+        if errs[turns] <= 0.25 * side and turns != m.quarter_turns:
+            raise MarkerRotationError(
+                f"{source}: marker {mid} of sticker {sticker.name!r} is printed turned "
+                f"{90 * turns} degrees clockwise, but its description "
+                f"({sticker.source or sticker.name}) says rotation_deg = {m.rotation_deg}: "
+                f"the description does not match this sticker")
+        c = h_inv @ np.r_[seen.mean(axis=0), 1.0]
+        dist = float(np.hypot(*(c[:2] / c[2] - np.asarray(m.centre_mm))))
+        if dist > 0.5 * m.size_mm:
+            others = [i for i, n in zip(det.ids, per_marker, strict=True) if n >= 2]
+            raise StrayMarkerError(
+                f"{source}: marker {mid} is {dist:.0f} mm from where markers {others} of "
+                f"sticker {sticker.name!r} place it (a stray marker with the sticker's id, or "
+                f"a second sticker?): the sticker's pose is ambiguous")
 
 
 def check_in_frame(geometry: PlaneGeometry, sticker: StickerSpec, *,

@@ -15,6 +15,8 @@ __all__ = [
     "ForeignMarkerError",
     "StickerOutOfFrameError",
     "HomographyError",
+    "MarkerRotationError",
+    "StrayMarkerError",
     "ColourFitError",
 ]
 
@@ -36,11 +38,13 @@ class TooFewMarkersError(CalibrationError):
 
 
 class DuplicateMarkerError(CalibrationError):
-    """The same marker id was detected more than once (two stickers, or a reflection)."""
+    """The same marker id was detected more than once (two copies of the sticker, a stray
+    marker with one of its ids, or a reflection): the pose is ambiguous."""
 
 
 class ForeignMarkerError(CalibrationError):
-    """Markers with ids that the sticker description does not have (another sticker)."""
+    """Only markers that the sticker description does not have (another sticker), or such a
+    marker on the sticker's own card (the description does not match the sticker)."""
 
 
 class StickerOutOfFrameError(CalibrationError):
@@ -49,6 +53,16 @@ class StickerOutOfFrameError(CalibrationError):
 
 class HomographyError(CalibrationError):
     """The homography could not be estimated or is degenerate."""
+
+
+class MarkerRotationError(HomographyError):
+    """A marker is where the description puts it but turned: its rotation is described
+    wrongly (or this is another sticker)."""
+
+
+class StrayMarkerError(HomographyError):
+    """A marker with one of the sticker's ids lies far from where the sticker's other
+    markers place it (a stray marker): the pose is ambiguous."""
 
 
 class ColourFitError(CalibrationError):

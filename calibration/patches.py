@@ -1,6 +1,6 @@
 """Sample the sticker's colour patches in a photo, robustly.
 
-The inner part of each patch (``inner_fraction`` of its side)
+The inner part of each (rectangular) patch (``inner_fraction`` of its width and height)
 is mapped into the photo through the homography and read at about the photo's own pixel
 density (nearest pixel, so values are the camera's); clipped pixels (any channel at or above
 ``clip_level``) and specular pixels are rejected and the rest averaged with a trimmed mean,
@@ -64,7 +64,7 @@ def sample_patches(image_rgb: np.ndarray, geometry: PlaneGeometry, sticker: Stic
     geometry : PlaneGeometry
     sticker : StickerSpec
     inner_fraction : float
-        Side of the sampled square relative to the patch's side.
+        Width and height of the sampled rectangle relative to the patch's.
     clip_level : int
         A sample with any channel at or above this uint8 value is clipped.
     floor_level : int
@@ -75,7 +75,7 @@ def sample_patches(image_rgb: np.ndarray, geometry: PlaneGeometry, sticker: Stic
     trim : float
         Fraction trimmed from each end (per channel) before averaging.
     max_samples : int
-        At most ``max_samples**2`` samples per patch.
+        At most ``max_samples`` samples along each side of a patch.
 
     Returns
     -------
@@ -99,12 +99,20 @@ def sample_patches(image_rgb: np.ndarray, geometry: PlaneGeometry, sticker: Stic
                          f"{image_rgb.shape}")
     h, w = image_rgb.shape[:2]
     n = len(sticker.patches)
-    side_px = []
+    if n == 0:
+        empty = np.zeros(0)
+        return PatchSamples(np.zeros((0, 3)), empty, empty.copy(), empty.copy(),
+                            np.zeros((0, 4, 2)), 0)
+    w_px, h_px = [], []
     for p in sticker.patches:
         cx, cy = geometry.plane_to_image(np.array([p.centre_mm]))[0]
-        side_px.append(inner_fraction * p.size_mm / geometry.mm_per_px_at(cx, cy))
-    k = int(np.clip(np.ceil(max(side_px)), 4, max_samples))
-    u = (np.arange(k) + 0.5) / k - 0.5  # -0.5..0.5
+        mm_per_px = geometry.mm_per_px_at(cx, cy)
+        w_px.append(inner_fraction * p.width_mm / mm_per_px)
+        h_px.append(inner_fraction * p.height_mm / mm_per_px)
+    kx = int(np.clip(np.ceil(max(w_px)), 4, max_samples))
+    ky = int(np.clip(np.ceil(max(h_px)), 4, max_samples))
+    ux = (np.arange(kx) + 0.5) / kx - 0.5  # -0.5..0.5
+    uy = (np.arange(ky) + 0.5) / ky - 0.5
     rgb = np.full((n, 3), np.nan)
     clipped = np.zeros(n)
     floored = np.zeros(n)
@@ -112,12 +120,12 @@ def sample_patches(image_rgb: np.ndarray, geometry: PlaneGeometry, sticker: Stic
     boxes = np.zeros((n, 4, 2))
     for i, p in enumerate(sticker.patches):
         cxm, cym = p.centre_mm
-        half = inner_fraction * p.size_mm / 2
-        gx, gy = np.meshgrid(cxm + 2 * half * u, cym + 2 * half * u)
+        hx, hy = inner_fraction * p.width_mm / 2, inner_fraction * p.height_mm / 2
+        gx, gy = np.meshgrid(cxm + 2 * hx * ux, cym + 2 * hy * uy)
         pts = geometry.plane_to_image(np.column_stack([gx.ravel(), gy.ravel()]))
         boxes[i] = geometry.plane_to_image(np.array(
-            [[cxm - half, cym - half], [cxm + half, cym - half], [cxm + half, cym + half],
-             [cxm - half, cym + half]]))
+            [[cxm - hx, cym - hy], [cxm + hx, cym - hy], [cxm + hx, cym + hy],
+             [cxm - hx, cym + hy]]))
         xi = np.clip(np.rint(pts[:, 0]).astype(int), 0, w - 1)
         yi = np.clip(np.rint(pts[:, 1]).astype(int), 0, h - 1)
         vals = image_rgb[yi, xi]
@@ -136,4 +144,4 @@ def sample_patches(image_rgb: np.ndarray, geometry: PlaneGeometry, sticker: Stic
         good = ~is_clipped & ~is_spec
         if good.sum() >= max(4, 0.25 * len(good)):
             rgb[i] = trim_mean(lin[good], trim, axis=0)
-    return PatchSamples(rgb, clipped, specular, floored, boxes, k * k)
+    return PatchSamples(rgb, clipped, specular, floored, boxes, kx * ky)

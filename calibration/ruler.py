@@ -1,7 +1,8 @@
 """Ruler check: measure the printed ruler through the homography.
 
-An independent check of the scale: the ruler's 10 mm ticks are located in the photo from
-its pixels (a band of the card above the baseline, where only the 10 mm ticks reach, is
+An independent check of the scale: the ruler's major ticks (its coarsest tick class, 10 mm
+on DS-CAL-1) are located in the photo from its pixels (a band of the card beside the
+baseline, on the ticks' side, where only the major ticks reach, is
 resampled through the homography and its darkness profile searched for tick centres), and
 the distance between the first and last tick is read in plane millimetres. A correct
 homography gives the described length; a wrong scale or a warped sticker does not.
@@ -20,7 +21,9 @@ __all__ = ["measure_ruler"]
 
 def measure_ruler(image_rgb: np.ndarray, geometry: PlaneGeometry, ruler: Ruler, *,
                   step_mm: float = 0.05) -> float | None:
-    """Length in mm between the ruler's first and last 10 mm ticks, measured in the photo.
+    """Length in mm between the ruler's first and last major ticks, measured in the photo.
+
+    The major ticks are the coarsest (longest) tick class (every 10 mm on DS-CAL-1).
 
     Parameters
     ----------
@@ -45,14 +48,15 @@ def measure_ruler(image_rgb: np.ndarray, geometry: PlaneGeometry, ruler: Ruler, 
     >>> round(measure_ruler(scene.image_rgb, geo, spec.ruler), 1)
     40.0
     """
-    major = 10.0
+    major = ruler.major_mm
     n_major = int(np.floor(ruler.length_mm / major + 1e-9))
     if n_major < 1:
         return None
-    long_, mid = ruler.tick_lengths_mm[2], ruler.tick_lengths_mm[1]
-    # Band where only the major ticks are: between the mid and long tick tips.
-    y0 = ruler.y_mm - (mid + 0.25 * (long_ - mid))
-    y1 = ruler.y_mm - (long_ - 0.25 * (long_ - mid))
+    long_ = ruler.tick_lengths_mm[-1]
+    mid = ruler.tick_lengths_mm[-2] if len(ruler.tick_lengths_mm) > 1 else 0.0
+    # Band where only the major ticks are: between the next-longest and the long tick tips.
+    y0 = ruler.y_mm + ruler.sign * (mid + 0.25 * (long_ - mid))
+    y1 = ruler.y_mm + ruler.sign * (long_ - 0.25 * (long_ - mid))
     ys = np.linspace(y0, y1, 5)
     xs = np.arange(ruler.x0_mm - 2.0, ruler.x1_mm + 2.0 + step_mm / 2, step_mm)
     gx, gy = np.meshgrid(xs, ys)

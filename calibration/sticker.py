@@ -1,171 +1,89 @@
 """Sticker descriptions: load, validate and render a fiducial calibration sticker.
 
-A sticker is described in a TOML (or JSON) file: its card size, its ArUco dictionary and
-markers (id and top-left corner in mm), its colour patches (position, size, reference
-CIE L*a*b* under D50) and an optional ruler. The trial's DS-CAL-1 ships as the default
-(``calibration/stickers/ds-cal-1.toml``); another sticker of the same kind is described by
-another file, with no code changes.
+A sticker is described in a TOML (or JSON) file; the trial's DS-CAL-1 ships as the default
+(``calibration/stickers/ds-cal-1.toml``) and another sticker is described by another file,
+with no code changes (``calibration/stickers/astro-aruco-46.toml`` is a second example).
+The same description is read by the synthetic study generator (to draw the sticker), the
+printable-sticker writer and the calibration (to find and measure it), so they cannot drift
+apart.
 
-The same description is read by the synthetic study generator (to draw the sticker into
-scenes) and by the calibration (to find and measure it), so the two cannot drift apart.
+The format
+----------
+Millimetres, origin at the card's top-left corner, x right, y down. Unknown keys are errors.
+
+Top level: ``name``, ``card_width_mm``, ``card_height_mm``, ``dictionary`` (any predefined
+OpenCV ArUco dictionary: ``DICT_4X4_50`` .. ``DICT_7X7_1000``, ``DICT_ARUCO_ORIGINAL``,
+``DICT_APRILTAG_16h5/25h9/36h10/36h11``, ``DICT_ARUCO_MIP_36h12``; case-insensitive),
+``marker_size_mm`` (default side of the markers).
+
+``[[markers]]`` (at least 4): ``id``, ``x_mm``, ``y_mm`` (outer top-left corner of the black
+border), optional ``size_mm``, optional ``rotation_deg`` = 0 | 90 | 180 | 270: the
+dictionary's marker image turned clockwise on the card; the marker's own top-left corner
+(OpenCV's first corner) is then the card square's top-left (0), top-right (90),
+bottom-right (180) or bottom-left (270) corner.
+
+``[[patches]]`` (any number, 0 included): optional ``name``, ``x_mm``, ``y_mm``, and either
+``size_mm`` (a square) or ``width_mm`` and ``height_mm``; and exactly one reference colour:
+
+- ``lab_d50 = [L, a, b]``: CIE L*a*b*, D50, 2° observer (used as given);
+- ``lab = [L, a, b]`` with ``illuminant = "D65"`` (any CIE illuminant colour-science names;
+  default ``"D50"``) and ``observer = 2 | 10`` (default 2): adapted to D50 2° (Bradford);
+- ``srgb = [r, g, b]`` floats in 0..1, or ``srgb8 = [r, g, b]`` integers 0..255: sRGB (IEC
+  61966-2-1, white D65), decoded to linear and taken to L*a*b* D50 by Bradford adaptation,
+  the path the photo's colours take (see :mod:`calibration.reference`).
+
+``[[patch_grids]]``: a grid of equal patches, appended after ``[[patches]]`` in order, row
+by row: ``x_mm``, ``y_mm`` (top-left of the first patch), ``rows``, ``columns``, ``size_mm``
+or ``width_mm`` + ``height_mm``, ``pitch_mm`` or ``pitch_x_mm`` + ``pitch_y_mm`` (distance
+between neighbouring patches' corners), optional ``names`` (rows x columns strings), and one
+reference key as above holding rows x columns colours (``srgb8 = [[115, 82, 68], ...]``).
+
+``[ruler]`` (optional): a horizontal baseline ``x0_mm`` .. ``x1_mm`` at ``y_mm``; tick
+classes ``tick_every_mm`` (default ``[1, 5, 10]``; each a multiple of the first) with
+``tick_lengths_mm`` (default ``[1.5, 2.5, 3.5]``; increasing: the longest ticks are the ones
+measured), ``direction`` = ``"up"`` (default) or ``"down"``, ``labels`` = true (default).
+
+Patches and markers must lie on the card and not overlap. A colour correction needs enough
+patches: with fewer than the asked method needs, :mod:`calibration.colour` falls back to
+what they support (3x3 matrix: 3 patches of independent colours; per-channel gains: 1) and
+with none the photo is flagged ``colour_uncorrected``.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from calibration.errors import StickerSpecError
+from calibration.sticker_parse import sticker_from_dict
+from calibration.sticker_types import (
+    ARUCO_DICTIONARIES,
+    ARUCO_DICTIONARY_SIZES,
+    Marker,
+    Patch,
+    Reference,
+    Ruler,
+    StickerSpec,
+)
 
 __all__ = [
     "Marker",
     "Patch",
+    "Reference",
     "Ruler",
     "StickerSpec",
     "load_sticker",
+    "sticker_from_dict",
     "default_sticker_path",
+    "marker_cells",
     "render_sticker",
     "ARUCO_DICTIONARIES",
+    "ARUCO_DICTIONARY_SIZES",
 ]
-
-#: ArUco dictionaries a description may name (OpenCV's predefined ones).
-ARUCO_DICTIONARIES: dict[str, int] = {
-    "DICT_4X4_50": 0, "DICT_4X4_100": 1, "DICT_4X4_250": 2, "DICT_4X4_1000": 3,
-    "DICT_5X5_50": 4, "DICT_5X5_100": 5, "DICT_5X5_250": 6, "DICT_5X5_1000": 7,
-    "DICT_6X6_50": 8, "DICT_6X6_100": 9, "DICT_6X6_250": 10, "DICT_6X6_1000": 11,
-    "DICT_7X7_50": 12, "DICT_7X7_100": 13, "DICT_7X7_250": 14, "DICT_7X7_1000": 15,
-    "DICT_ARUCO_ORIGINAL": 16,
-}
-_DICT_SIZES = {name: int(name.rsplit("_", 1)[1]) for name in ARUCO_DICTIONARIES
-               if name[-1].isdigit()}
-_DICT_SIZES["DICT_ARUCO_ORIGINAL"] = 1024
-
-
-@dataclass(frozen=True)
-class Marker:
-    """One ArUco marker: its id and its outer top-left corner on the card, in mm."""
-
-    id: int
-    x_mm: float
-    y_mm: float
-    size_mm: float
-
-    def corners_mm(self) -> np.ndarray:
-        """The four outer corners (4, 2) in OpenCV's order: TL, TR, BR, BL."""
-        x, y, s = self.x_mm, self.y_mm, self.size_mm
-        return np.array([[x, y], [x + s, y], [x + s, y + s], [x, y + s]], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Patch:
-    """A colour patch: top-left corner and side in mm, reference L*a*b* (D50, 2°)."""
-
-    name: str
-    x_mm: float
-    y_mm: float
-    size_mm: float
-    lab_d50: tuple[float, float, float]
-
-    @property
-    def centre_mm(self) -> tuple[float, float]:
-        return (self.x_mm + self.size_mm / 2, self.y_mm + self.size_mm / 2)
-
-
-@dataclass(frozen=True)
-class Ruler:
-    """A millimetre ruler: baseline from ``x0_mm`` to ``x1_mm`` at ``y_mm``, ticks upward."""
-
-    x0_mm: float
-    x1_mm: float
-    y_mm: float
-    tick_mm: float = 1.0
-    tick_lengths_mm: tuple[float, float, float] = (1.5, 2.5, 3.5)  # 1 mm, 5 mm, 10 mm
-
-    @property
-    def length_mm(self) -> float:
-        return self.x1_mm - self.x0_mm
-
-
-@dataclass(frozen=True)
-class StickerSpec:
-    """A validated sticker description. Build it with :func:`load_sticker`."""
-
-    name: str
-    card_width_mm: float
-    card_height_mm: float
-    dictionary: str
-    markers: tuple[Marker, ...]
-    patches: tuple[Patch, ...]
-    ruler: Ruler | None = None
-    source: str = field(default="", compare=False)
-
-    @property
-    def marker_ids(self) -> tuple[int, ...]:
-        return tuple(m.id for m in self.markers)
-
-    @property
-    def aruco_dictionary_id(self) -> int:
-        """OpenCV's predefined-dictionary constant for :attr:`dictionary`."""
-        return ARUCO_DICTIONARIES[self.dictionary]
-
-    def marker(self, marker_id: int) -> Marker:
-        for m in self.markers:
-            if m.id == marker_id:
-                return m
-        raise KeyError(marker_id)
-
-    @cached_property
-    def reference_lab_d50(self) -> np.ndarray:
-        """Reference L*a*b* (D50) of the patches, shape (n_patches, 3)."""
-        return np.array([p.lab_d50 for p in self.patches], dtype=np.float64)
-
-    @cached_property
-    def reference_rgb_linear(self) -> np.ndarray:
-        """Reference colours as linear sRGB (D65, Bradford-adapted from D50), (n, 3).
-
-        Values may fall slightly outside [0, 1] for saturated patches (out of the sRGB gamut);
-        they are kept unclipped so that colour fits see the true targets.
-        """
-        import colour  # heavy import kept local
-
-        d50 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
-        xyz = colour.Lab_to_XYZ(self.reference_lab_d50, d50)
-        return np.asarray(
-            colour.XYZ_to_RGB(
-                xyz,
-                colour.RGB_COLOURSPACES["sRGB"],
-                illuminant=d50,
-                chromatic_adaptation_transform="Bradford",
-                apply_cctf_encoding=False,
-            ),
-            dtype=np.float64,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-able form (stored as provenance with every calibration)."""
-        d: dict[str, Any] = {
-            "name": self.name,
-            "card_width_mm": self.card_width_mm,
-            "card_height_mm": self.card_height_mm,
-            "dictionary": self.dictionary,
-            "marker_size_mm": self.markers[0].size_mm if self.markers else None,
-            "markers": [{"id": m.id, "x_mm": m.x_mm, "y_mm": m.y_mm, "size_mm": m.size_mm}
-                        for m in self.markers],
-            "patches": [{"name": p.name, "x_mm": p.x_mm, "y_mm": p.y_mm, "size_mm": p.size_mm,
-                         "lab_d50": list(p.lab_d50)} for p in self.patches],
-        }
-        if self.ruler is not None:
-            d["ruler"] = {"x0_mm": self.ruler.x0_mm, "x1_mm": self.ruler.x1_mm,
-                          "y_mm": self.ruler.y_mm, "tick_mm": self.ruler.tick_mm,
-                          "tick_lengths_mm": list(self.ruler.tick_lengths_mm)}
-        return d
 
 
 def default_sticker_path() -> Path:
@@ -189,7 +107,7 @@ def load_sticker(path: str | Path | None = None) -> StickerSpec:
     ------
     StickerSpecError
         The file is missing or unreadable, or a field is missing or invalid; the message
-        names the file and the field.
+        names the file, the field and the bad value.
 
     Examples
     --------
@@ -202,6 +120,8 @@ def load_sticker(path: str | Path | None = None) -> StickerSpec:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise StickerSpecError(f"{p}: cannot read sticker description ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise StickerSpecError(f"{p}: not a UTF-8 text file ({exc.reason})") from exc
     try:
         raw = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
@@ -210,118 +130,24 @@ def load_sticker(path: str | Path | None = None) -> StickerSpec:
     return sticker_from_dict(raw, source=str(p))
 
 
-def sticker_from_dict(raw: dict[str, Any], *, source: str = "<dict>") -> StickerSpec:
-    """Validate a description already parsed into a dict (see :func:`load_sticker`)."""
-    v = _Validator(source)
-    name = v.string(raw, "name")
-    card_w = v.positive(raw, "card_width_mm")
-    card_h = v.positive(raw, "card_height_mm")
-    dictionary = v.string(raw, "dictionary")
-    if dictionary not in ARUCO_DICTIONARIES:
-        v.fail("dictionary", f"unknown ArUco dictionary {dictionary!r}; expected one of "
-                             f"{sorted(ARUCO_DICTIONARIES)}")
-    default_size = raw.get("marker_size_mm")
-    markers = []
-    for i, m in enumerate(v.table_list(raw, "markers")):
-        key = f"markers[{i}]"
-        mid = v.integer(m, "id", key)
-        if not 0 <= mid < _DICT_SIZES[dictionary]:
-            v.fail(f"{key}.id",
-                   f"id {mid} is outside {dictionary} (0..{_DICT_SIZES[dictionary] - 1})")
-        size = v.positive(m, "size_mm", key) if "size_mm" in m else None
-        if size is None:
-            if default_size is None:
-                v.fail(f"{key}.size_mm", "missing (and no top-level marker_size_mm)")
-            size = v.positive(raw, "marker_size_mm")
-        marker = Marker(mid, v.number(m, "x_mm", key), v.number(m, "y_mm", key), size)
-        v.inside_card(marker.x_mm, marker.y_mm, size, size, card_w, card_h, key)
-        markers.append(marker)
-    if len(markers) < 4:
-        v.fail("markers", f"{len(markers)} markers given; a homography needs at least 4")
-    ids = [m.id for m in markers]
-    if len(set(ids)) != len(ids):
-        v.fail("markers", f"duplicate marker ids {sorted(ids)}")
-    patches = []
-    for i, pt in enumerate(v.table_list(raw, "patches")):
-        key = f"patches[{i}]"
-        lab = pt.get("lab_d50")
-        if (not isinstance(lab, list | tuple) or len(lab) != 3
-                or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in lab)):
-            v.fail(f"{key}.lab_d50", f"expected three numbers [L, a, b], got {lab!r}")
-        if not 0.0 <= float(lab[0]) <= 100.0:
-            v.fail(f"{key}.lab_d50", f"L* must be within 0..100, got {lab[0]!r}")
-        patch = Patch(str(pt.get("name", f"patch {i + 1}")), v.number(pt, "x_mm", key),
-                      v.number(pt, "y_mm", key), v.positive(pt, "size_mm", key),
-                      (float(lab[0]), float(lab[1]), float(lab[2])))
-        v.inside_card(patch.x_mm, patch.y_mm, patch.size_mm, patch.size_mm, card_w, card_h, key)
-        patches.append(patch)
-    if len(patches) < 4:
-        v.fail("patches", f"{len(patches)} patches given; a colour fit needs at least 4")
-    ruler = None
-    if "ruler" in raw:
-        r = raw["ruler"]
-        if not isinstance(r, dict):
-            v.fail("ruler", "expected a table")
-        ruler = Ruler(v.number(r, "x0_mm", "ruler"), v.number(r, "x1_mm", "ruler"),
-                      v.number(r, "y_mm", "ruler"),
-                      v.positive(r, "tick_mm", "ruler") if "tick_mm" in r else 1.0)
-        if ruler.x1_mm <= ruler.x0_mm:
-            v.fail("ruler.x1_mm", f"must exceed x0_mm ({ruler.x0_mm}), got {ruler.x1_mm}")
-        v.inside_card(ruler.x0_mm, ruler.y_mm, ruler.length_mm, 0.0, card_w, card_h, "ruler")
-    return StickerSpec(name, card_w, card_h, dictionary, tuple(markers), tuple(patches), ruler,
-                       source=source)
+def marker_cells(spec: StickerSpec, marker: Marker) -> np.ndarray:
+    """The marker as printed: (cells, cells) bool, True = black, rotated as described.
 
+    ``cells`` is the dictionary's bit count plus a one-cell black border on each side.
 
-class _Validator:
-    """Field checks whose errors name the source file and the field."""
+    Examples
+    --------
+    >>> spec = load_sticker()
+    >>> cells = marker_cells(spec, spec.markers[0])
+    >>> cells.shape, bool(cells[0].all() and cells[:, 0].all())
+    ((6, 6), True)
+    """
+    import cv2
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, field_name: str, problem: str) -> None:
-        raise StickerSpecError(f"{self.source}: field '{field_name}': {problem}")
-
-    def _get(self, d: dict[str, Any], key: str, parent: str | None) -> Any:
-        name = f"{parent}.{key}" if parent else key
-        if not isinstance(d, dict) or key not in d:
-            self.fail(name, "missing")
-        return d[key], name
-
-    def string(self, d: dict[str, Any], key: str, parent: str | None = None) -> str:
-        val, name = self._get(d, key, parent)
-        if not isinstance(val, str) or not val:
-            self.fail(name, f"expected a non-empty string, got {val!r}")
-        return val
-
-    def number(self, d: dict[str, Any], key: str, parent: str | None = None) -> float:
-        val, name = self._get(d, key, parent)
-        if isinstance(val, bool) or not isinstance(val, int | float) or not np.isfinite(val):
-            self.fail(name, f"expected a number, got {val!r}")
-        return float(val)
-
-    def positive(self, d: dict[str, Any], key: str, parent: str | None = None) -> float:
-        val = self.number(d, key, parent)
-        if val <= 0:
-            self.fail(f"{parent}.{key}" if parent else key, f"must be > 0, got {val!r}")
-        return val
-
-    def integer(self, d: dict[str, Any], key: str, parent: str | None = None) -> int:
-        val, name = self._get(d, key, parent)
-        if isinstance(val, bool) or not isinstance(val, int):
-            self.fail(name, f"expected an integer, got {val!r}")
-        return int(val)
-
-    def table_list(self, d: dict[str, Any], key: str) -> list[dict[str, Any]]:
-        val, name = self._get(d, key, None)
-        if not isinstance(val, list) or not all(isinstance(x, dict) for x in val):
-            self.fail(name, "expected a list of tables")
-        return val
-
-    def inside_card(self, x: float, y: float, w: float, h: float, card_w: float, card_h: float,
-                    name: str) -> None:
-        if x < 0 or y < 0 or x + w > card_w + 1e-9 or y + h > card_h + 1e-9:
-            self.fail(name, f"extends outside the {card_w} x {card_h} mm card "
-                            f"(x={x}, y={y}, w={w}, h={h})")
+    dictionary = cv2.aruco.getPredefinedDictionary(spec.aruco_dictionary_id)
+    n = dictionary.markerSize + 2
+    bits = cv2.aruco.generateImageMarker(dictionary, marker.id, n, borderBits=1) < 128
+    return np.rot90(bits, -marker.quarter_turns)
 
 
 def render_sticker(spec: StickerSpec, *, px_per_mm: float = 20.0) -> np.ndarray:
@@ -360,12 +186,12 @@ def render_sticker(spec: StickerSpec, *, px_per_mm: float = 20.0) -> np.ndarray:
     for m in spec.markers:
         side = int(round(m.size_mm * s))
         bits = cv2.aruco.generateImageMarker(dictionary, m.id, side, borderBits=1)
+        bits = np.rot90(bits, -m.quarter_turns)
         x0, y0 = int(round(m.x_mm * s)), int(round(m.y_mm * s))
         img[y0:y0 + side, x0:x0 + side] = np.where(bits[..., None] > 127, white, black)
     for p, rgb in zip(spec.patches, np.clip(spec.reference_rgb_linear, 0.0, 1.0), strict=True):
         x0, y0 = int(round(p.x_mm * s)), int(round(p.y_mm * s))
-        side = int(round(p.size_mm * s))
-        img[y0:y0 + side, x0:x0 + side] = rgb
+        img[y0:y0 + int(round(p.height_mm * s)), x0:x0 + int(round(p.width_mm * s))] = rgb
     if spec.ruler is not None:
         _draw_ruler(img, spec.ruler, s, black)
     return img
@@ -378,9 +204,8 @@ def _draw_ruler(img: np.ndarray, ruler: Ruler, s: float, ink: float) -> None:
     y = int(round(ruler.y_mm * s))
     cv2.line(img, (int(round(ruler.x0_mm * s)), y), (int(round(ruler.x1_mm * s)), y),
              (ink, ink, ink), line_w)
-    n = int(round(ruler.length_mm / ruler.tick_mm))
-    for k in range(n + 1):
-        x = int(round((ruler.x0_mm + k * ruler.tick_mm) * s))
-        mm = k * ruler.tick_mm
-        length = ruler.tick_lengths_mm[2 if mm % 10 == 0 else 1 if mm % 5 == 0 else 0]
-        cv2.line(img, (x, y), (x, int(round((ruler.y_mm - length) * s))), (ink, ink, ink), line_w)
+    for mm, cls in ruler.ticks():
+        x = int(round((ruler.x0_mm + mm) * s))
+        tip = ruler.y_mm + ruler.sign * ruler.tick_lengths_mm[cls]
+        cv2.line(img, (x, y), (x, int(round(tip * s))), (ink, ink, ink), line_w)
+

@@ -2,9 +2,11 @@
 
 The drawing is a list of primitives (rectangles, lines, texts, in card millimetres) made once
 from the description, then written as SVG (by hand: it is a few lines of XML) or as PDF with
-matplotlib's vector backend. Markers are drawn cell by cell from OpenCV's dictionary bits;
-patches are filled with the sRGB of their reference L*a*b* (D50 -> D65 Bradford, clipped to
-the sRGB gamut). Print at 100 % scale ("actual size"), then check the ruler.
+matplotlib's vector backend. Markers are drawn cell by cell from OpenCV's dictionary bits,
+turned by their described rotation; patches are rectangles filled with the sRGB of their
+reference L*a*b* (D50 -> D65 Bradford, clipped to the sRGB gamut; a reference given as sRGB
+comes back as itself); the ruler's ticks have their class's length. Print at 100 % scale
+("actual size"), then check the ruler.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import cv2
 import numpy as np
 
 from calibration.errors import CalibrationError
-from calibration.sticker import StickerSpec
+from calibration.sticker import Ruler, StickerSpec, marker_cells
 
 __all__ = ["sticker_svg", "write_sticker", "sticker_primitives", "StickerOutputError"]
 
@@ -63,17 +64,20 @@ def _hex(rgb_srgb: np.ndarray) -> str:
 
 
 def sticker_primitives(spec: StickerSpec) -> list[_Rect | _Line | _Text]:
-    """The sticker as drawing primitives in card mm (markers, patches, ruler)."""
+    """The sticker as drawing primitives in card mm (markers, patches, ruler).
+
+    Markers are drawn as described, turned by their ``rotation_deg``; patches as their
+    rectangles; the ruler's ticks at their class's length, on the described side.
+    """
     from calibration.colour import linear_to_srgb
 
     prims: list[_Rect | _Line | _Text] = []
-    dictionary = cv2.aruco.getPredefinedDictionary(spec.aruco_dictionary_id)
-    cells = dictionary.markerSize + 2
     for m in spec.markers:
-        bits = cv2.aruco.generateImageMarker(dictionary, m.id, cells, borderBits=1)
+        black = marker_cells(spec, m)
+        cells = black.shape[0]
         c = m.size_mm / cells
         for r in range(cells):
-            row = bits[r] < 128
+            row = black[r]
             k = 0
             while k < cells:  # merge horizontal runs of black cells
                 if row[k]:
@@ -87,28 +91,33 @@ def sticker_primitives(spec: StickerSpec) -> list[_Rect | _Line | _Text]:
                     k += 1
     srgb = linear_to_srgb(np.clip(spec.reference_rgb_linear, 0.0, 1.0))
     for i, (p, rgb) in enumerate(zip(spec.patches, srgb, strict=True)):
-        prims.append(_Rect(p.x_mm, p.y_mm, p.size_mm, p.size_mm, _hex(rgb), "patches",
+        prims.append(_Rect(p.x_mm, p.y_mm, p.width_mm, p.height_mm, _hex(rgb), "patches",
                            f"patch-{i + 1}"))
     if spec.ruler is not None:
-        r = spec.ruler
-        lw = 0.2
-        prims.append(_Line(r.x0_mm, r.y_mm, r.x1_mm, r.y_mm, lw))
-        n = int(round(r.length_mm / r.tick_mm))
-        for k in range(n + 1):
-            mm = k * r.tick_mm
-            x = r.x0_mm + mm
-            major = abs(mm / 10 - round(mm / 10)) < 1e-9
-            mid = abs(mm / 5 - round(mm / 5)) < 1e-9
-            length = r.tick_lengths_mm[2 if major else 1 if mid else 0]
-            prims.append(_Line(x, r.y_mm, x, r.y_mm - length, lw))
-            size = 2.2
-            if major and r.y_mm + 0.6 + size <= spec.card_height_mm:
-                prims.append(_Text(x, r.y_mm + 0.6 + 0.8 * size, f"{mm / 10:g}", size,
-                                   "middle"))
-                if k == 0:
-                    prims.append(_Text(x + 1.0, r.y_mm + 0.6 + 0.8 * size, "cm", 0.7 * size,
-                                       "start"))
+        prims.extend(_ruler_primitives(spec.ruler, spec.card_height_mm))
     return prims
+
+
+def _ruler_primitives(r: Ruler, card_h: float) -> list[_Line | _Text]:
+    lw = 0.2
+    out: list[_Line | _Text] = [_Line(r.x0_mm, r.y_mm, r.x1_mm, r.y_mm, lw)]
+    in_cm = abs(r.major_mm / 10 - round(r.major_mm / 10)) < 1e-9
+    size = 2.2
+    # Labels on the other side of the baseline from the ticks.
+    if r.direction == "up":
+        text_y, fits = r.y_mm + 0.6 + 0.8 * size, r.y_mm + 0.6 + size <= card_h
+    else:
+        text_y, fits = r.y_mm - 0.6 - 0.2 * size, r.y_mm - 0.6 - size >= 0.0
+    major = len(r.tick_every_mm) - 1
+    for k, (mm, cls) in enumerate(r.ticks()):
+        x = r.x0_mm + mm
+        out.append(_Line(x, r.y_mm, x, r.y_mm + r.sign * r.tick_lengths_mm[cls], lw))
+        if cls == major and r.labels and fits:
+            out.append(_Text(x, text_y, f"{mm / 10 if in_cm else mm:g}", size, "middle"))
+            if k == 0:
+                out.append(_Text(x + 1.0, text_y, "cm" if in_cm else "mm", 0.7 * size,
+                                 "start"))
+    return out
 
 
 def sticker_svg(spec: StickerSpec) -> str:

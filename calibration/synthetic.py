@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from calibration.sticker import Marker, Patch, StickerSpec, render_sticker
+from calibration.sticker import Marker, StickerSpec, marker_cells, render_sticker
 
 __all__ = ["Scene", "camera_homography", "render_scene", "srgb_encode", "srgb_decode",
            "with_markers", "with_patch"]
@@ -90,7 +90,7 @@ def render_scene(sticker: StickerSpec, *, size: tuple[int, int] = (800, 600),
                  noise_sigma: float = 0.0, blur_sigma: float = 0.0,
                  render_spec: StickerSpec | None = None,
                  background_rgb_linear: tuple[float, float, float] = SKIN_RGB_LINEAR,
-                 seed: int = 0) -> Scene:
+                 extra_markers: tuple[Marker, ...] = (), seed: int = 0) -> Scene:
     """Render a photo of ``sticker`` on skin.
 
     Parameters
@@ -112,6 +112,10 @@ def render_scene(sticker: StickerSpec, *, size: tuple[int, int] = (800, 600),
         Gaussian noise added to the sRGB values (0..1 scale).
     blur_sigma : float
         Gaussian blur (px) of the optics, applied in linear light.
+    extra_markers : tuple of Marker
+        Markers of the sticker's dictionary drawn on white labels (one cell of margin) in
+        the sticker's plane, anywhere (e.g. beside the card: a stray marker); at
+        ``rotation_deg``.
     seed : int
 
     Returns
@@ -150,6 +154,8 @@ def render_scene(sticker: StickerSpec, *, size: tuple[int, int] = (800, 600),
     shade = 1.0 + 0.08 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
     skin = np.asarray(background_rgb_linear, np.float32)[None, None, :] * shade[..., None]
     linear = alpha * sticker_img + (1 - alpha) * skin
+    for m in extra_markers:
+        linear = _paste_marker(linear, drawn, m, hom, s, px_per_mm)
     if glare_mm is not None:
         gx, gy, gr = glare_mm
         plane_to_px = hom
@@ -171,6 +177,29 @@ def render_scene(sticker: StickerSpec, *, size: tuple[int, int] = (800, 600),
     return Scene(img, hom, float(tilt_deg), hf)
 
 
+def _paste_marker(linear: np.ndarray, spec: StickerSpec, marker: Marker, hom: np.ndarray,
+                  s: float, px_per_mm: float) -> np.ndarray:
+    """Composite a marker on a white label (one cell of margin) at its plane position."""
+    h, w = linear.shape[:2]
+    cells = marker_cells(spec, marker)
+    n = cells.shape[0]
+    cell_px = int(np.ceil(marker.size_mm / n * s))
+    label = np.pad(np.where(cells, 0.03, 0.85).astype(np.float32), 1, constant_values=0.85)
+    label = np.repeat(np.repeat(label, cell_px, axis=0), cell_px, axis=1)
+    label = cv2.GaussianBlur(np.dstack([label] * 3), (0, 0), 0.5 * s / px_per_mm)
+    k = cell_px / (marker.size_mm / n)  # label px per mm
+    margin = marker.size_mm / n
+    to_label = np.array([[k, 0, -k * (marker.x_mm - margin) - 0.5],
+                         [0, k, -k * (marker.y_mm - margin) - 0.5], [0, 0, 1.0]])
+    warp = hom @ np.linalg.inv(to_label)
+    img = cv2.warpPerspective(label, warp, (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = cv2.warpPerspective(np.ones(label.shape[:2], np.float32), warp, (w, h),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0)[..., None]
+    return alpha * img + (1 - alpha) * linear
+
+
 def with_markers(spec: StickerSpec, markers: tuple[Marker, ...]) -> StickerSpec:
     """A copy of ``spec`` drawn with other markers (no validation: draws bad stickers)."""
     return dataclasses.replace(spec, markers=tuple(markers))
@@ -181,5 +210,5 @@ def with_patch(spec: StickerSpec, index: int, lab_d50: tuple[float, float, float
     """A copy of ``spec`` whose patch ``index`` is printed in another colour (a faded patch)."""
     patches = list(spec.patches)
     p = patches[index]
-    patches[index] = Patch(p.name, p.x_mm, p.y_mm, p.size_mm, tuple(lab_d50))
+    patches[index] = dataclasses.replace(p, lab_d50=tuple(lab_d50), reference=None)
     return dataclasses.replace(spec, patches=tuple(patches))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import calibration
 from calibration.sticker import StickerSpec, load_sticker
 from calibration.synthetic import render_scene
 
@@ -15,6 +18,12 @@ WARM_CAST = 0.85 * np.array([[1.05, 0.08, 0.0], [0.04, 0.85, 0.05], [0.0, 0.06, 
 @pytest.fixture(scope="session")
 def spec() -> StickerSpec:
     return load_sticker()
+
+
+@pytest.fixture(scope="session")
+def astro() -> StickerSpec:
+    """The second shipped description: an ArUco card of the astrobotany kind (ids 46-49)."""
+    return load_sticker(Path(calibration.__file__).parent / "stickers" / "astro-aruco-46.toml")
 
 
 @pytest.fixture(scope="session")

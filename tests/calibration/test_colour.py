@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from calibration.colour import (
     linear_to_srgb,
     rgb_linear_to_lab_d50,
     srgb_to_linear,
+    supported_method,
 )
 from calibration.errors import ColourFitError
 
@@ -60,3 +63,33 @@ def test_unusable_patches_are_left_out_and_too_few_raise(spec):
         fit_colour_correction(photo, spec, usable=np.arange(24) < 2)
     with pytest.raises(ColourFitError, match="unknown colour correction method 'cubic'"):
         fit_colour_correction(photo, spec, method="cubic")
+
+
+def _few(spec, idx):
+    return dataclasses.replace(spec, patches=tuple(spec.patches[i] for i in idx))
+
+
+def test_supported_method_follows_the_patches_the_sticker_has(spec):
+    assert supported_method(spec, "root-polynomial", 2) == ("root-polynomial", 2)
+    assert supported_method(spec, "linear") == ("linear", 1)
+    # Five patches cannot determine 6 root-polynomial terms: a 3x3 matrix.
+    assert supported_method(_few(spec, [0, 6, 12, 13, 14]), "root-polynomial") == ("linear", 1)
+    # Red, green, blue determine a matrix; three greys do not (dependent colours).
+    assert supported_method(_few(spec, [12, 13, 14]), "linear") == ("linear", 1)
+    assert supported_method(_few(spec, [19, 20, 21]), "linear") == ("diagonal", 1)
+    assert supported_method(_few(spec, [0, 18]), "root-polynomial") == ("diagonal", 1)
+    assert supported_method(_few(spec, []), "linear") == ("none", 1)
+
+
+def test_per_channel_gains_from_two_patches_remove_a_white_balance_cast(spec):
+    two = _few(spec, [18, 21])  # white 9.5 and neutral 5
+    gains = np.array([1.3, 1.0, 0.55])
+    photo = np.clip(two.reference_rgb_linear, 0, 1) * gains
+    cc = fit_colour_correction(photo, two, method="diagonal")
+    assert cc.method == "diagonal" and cc.matrix.shape == (3, 3)
+    assert np.allclose(np.diag(cc.matrix), 1 / gains, rtol=1e-3)
+    assert cc.mean_before > 5 and cc.mean_after < 0.3
+    assert np.isfinite(cc.delta_e_loo).all()  # each patch predicted from the other
+    one = _few(spec, [18])
+    cc1 = fit_colour_correction(photo[:1], one, method="diagonal")
+    assert cc1.mean_after < 0.3 and np.isnan(cc1.delta_e_loo).all()

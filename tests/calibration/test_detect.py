@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,10 @@ from calibration.errors import (
     CalibrationError,
     DuplicateMarkerError,
     ForeignMarkerError,
+    MarkerRotationError,
     StickerNotFoundError,
     StickerOutOfFrameError,
+    StrayMarkerError,
     TooFewMarkersError,
 )
 from calibration.sticker import Marker
@@ -105,3 +109,63 @@ def test_every_error_is_a_calibration_error():
     for cls in (StickerNotFoundError, TooFewMarkersError, DuplicateMarkerError,
                 ForeignMarkerError, StickerOutOfFrameError):
         assert issubclass(cls, CalibrationError)
+
+
+def test_a_stray_marker_of_another_id_is_ignored_with_a_note(spec):
+    stray = (Marker(5, 80.0, 18.0, 8.0),)  # beside the card, the same size and dictionary
+    with_stray = render_scene(spec, extra_markers=stray, **KW)
+    without = render_scene(spec, **KW)
+    det = detect_markers(with_stray.image_rgb, spec)
+    assert det.ids == (0, 1, 2, 3) and det.ignored_ids == (5,)
+    cal = calibrate(with_stray.image_rgb, spec)
+    assert cal.qc_flags == ("foreign_markers",)
+    assert cal.markers_ignored == (5,)
+    assert any("ignored markers [5]" in n for n in cal.notes)
+    rec = cal.to_dict()
+    assert rec["markers_ignored"] == [5] and rec["qc_flags"] == ["foreign_markers"]
+    ref = calibrate(without.image_rgb, spec)
+    assert ref.qc_flags == () and ref.markers_ignored == () and ref.notes == ()
+    assert cal.mm_per_px == pytest.approx(ref.mm_per_px, rel=1e-4)
+
+
+def test_a_second_copy_of_the_sticker_makes_the_pose_ambiguous(spec):
+    copy = tuple(Marker(m.id, m.x_mm + 75.0, m.y_mm, m.size_mm) for m in spec.markers)
+    scene = render_scene(spec, extra_markers=copy, target_mm=(72.0, 25.0),
+                         **dict(KW, size=(1200, 700), tilt_deg=0.0, rotation_deg=0.0))
+    with pytest.raises(DuplicateMarkerError, match=r"\[0, 1, 2, 3\] found more than once "
+                                                   r"\(two copies of sticker 'DS-CAL-1'"):
+        calibrate(scene.image_rgb, spec, source="p.jpg")
+
+
+def test_a_stray_marker_with_a_sticker_id_far_away_is_refused(spec):
+    # Marker 3 is covered on the card, and a loose marker 3 lies beside it.
+    m = spec.markers
+    scene = render_scene(spec, render_spec=with_markers(spec, m[:3]),
+                         extra_markers=(Marker(3, 82.0, 30.0, 8.0),), **KW)
+    with pytest.raises(StrayMarkerError, match=r"p\.jpg: marker 3 is \d+ mm from where "
+                                               r"markers \[0, 1, 2\].*ambiguous"):
+        calibrate(scene.image_rgb, spec, source="p.jpg")
+    assert issubclass(StrayMarkerError, CalibrationError)
+
+
+def test_a_marker_printed_turned_but_described_upright_is_named(spec):
+    m = spec.markers
+    turned = with_markers(spec, (m[0], dataclasses.replace(m[1], rotation_deg=90), m[2], m[3]))
+    scene = render_scene(spec, render_spec=turned, **KW)
+    with pytest.raises(MarkerRotationError, match=r"marker 1 .* turned 90 degrees clockwise.*"
+                                                  r"ds-cal-1\.toml\) says rotation_deg = 0"):
+        calibrate(scene.image_rgb, spec)
+    # Described as printed, the same photo calibrates.
+    cal = calibrate(scene.image_rgb, turned)
+    assert cal.qc_flags == () and cal.reprojection_error_px < 0.3
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_markers_at_every_rotation_give_their_own_corners(spec, turns):
+    rotated = with_markers(spec, tuple(dataclasses.replace(x, rotation_deg=90 * ((k + turns) % 4))
+                                       for k, x in enumerate(spec.markers)))
+    scene = render_scene(rotated, **KW)
+    det = detect_markers(scene.image_rgb, rotated)
+    plane = det.plane_points(rotated)
+    hom = np.c_[plane, np.ones(len(plane))] @ scene.homography_plane_to_image.T
+    assert np.abs(det.image_points() - hom[:, :2] / hom[:, 2:]).max() < 0.6

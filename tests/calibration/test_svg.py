@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -100,3 +102,73 @@ def test_another_description_draws_its_own_markers(tmp_path):
     det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(other.aruco_dictionary_id))
     _, ids, _ = det.detectMarkers(img)
     assert sorted(ids.ravel().tolist()) == [0, 1, 2, 3]
+
+
+def test_the_astro_card_is_drawn_at_true_size_with_its_new_features(astro):
+    root = ET.fromstring(sticker_svg(astro))
+    assert (root.get("width"), root.get("height")) == ("85mm", "52mm")
+    # Turned markers decode with their own corners where the description puts them.
+    s = 12.0
+    img = _rasterize_black_rects(root, s, 85, 52)
+    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(astro.aruco_dictionary_id))
+    corners, ids, _ = det.detectMarkers(img)
+    assert sorted(ids.ravel().tolist()) == [46, 47, 48, 49]
+    for c, i in zip(corners, ids.ravel(), strict=True):
+        m = astro.marker(int(i))
+        assert np.abs(c.reshape(4, 2) - (m.corners_mm() * s - 0.5)).max() < 1.0
+        # The marker's own top-left corner is the card's nearest outer corner.
+        own_tl = m.corners_mm()[0]
+        assert np.hypot(*(own_tl - [0, 0])) < 4 or np.hypot(*(own_tl - [85, 0])) < 4 or (
+            np.hypot(*(own_tl - [85, 52])) < 4 or np.hypot(*(own_tl - [0, 52])) < 4)
+    # Rectangular patches, filled with their 8-bit sRGB references.
+    rects = root.find("s:g[@id='patches']", NS).findall("s:rect", NS)
+    assert len(rects) == 24
+    for rect, p in zip(rects, astro.patches, strict=True):
+        assert (float(rect.get("width")), float(rect.get("height"))) == (8.0, 7.0)
+        fill = rect.get("fill")
+        got = [int(fill[i:i + 2], 16) for i in (1, 3, 5)]
+        assert got == [int(v) for v in p.reference.values]
+    # Ticks pointing down, 1.2 mm long, every 10 mm 3.0 mm; no labels.
+    lines = root.find("s:g[@id='ruler']", NS).findall("s:line", NS)
+    ticks = lines[1:]
+    assert len(ticks) == 51
+    lengths = [float(t.get("y2")) - float(t.get("y1")) for t in ticks]
+    assert lengths[0] == lengths[10] == lengths[50] == pytest.approx(3.0)
+    assert lengths[1] == lengths[9] == lengths[49] == pytest.approx(1.2)
+    assert root.find("s:g[@id='ruler-labels']", NS) is None
+
+
+def test_the_svg_and_the_synthetic_raster_draw_the_same_markers(astro):
+    from calibration.sticker import render_sticker
+
+    s = 10.0
+    svg = _rasterize_black_rects(ET.fromstring(sticker_svg(astro)), s, 85, 52) < 128
+    raster = render_sticker(astro, px_per_mm=s)[..., 0] < 0.5
+    on_markers = np.zeros_like(svg)
+    for m in astro.markers:
+        x, y, n = round(m.x_mm * s), round(m.y_mm * s), round(m.size_mm * s)
+        on_markers[y:y + n, x:x + n] = True
+    # Only cell edges differ (the raster's cells are whole pixels) ...
+    assert (svg[on_markers] != raster[on_markers]).mean() < 0.03
+    # ... while markers drawn without their turn differ in many inner cells.
+    upright = dataclasses.replace(astro, markers=tuple(
+        dataclasses.replace(m, rotation_deg=0) for m in astro.markers))
+    plain = render_sticker(upright, px_per_mm=s)[..., 0] < 0.5
+    assert (svg[on_markers] != plain[on_markers]).mean() > 0.08
+
+
+def test_sticker_command_draws_another_description(tmp_path):
+    from typer.testing import CliRunner
+
+    import calibration
+    from pipeline.cli import app
+
+    desc = Path(calibration.__file__).parent / "stickers" / "astro-aruco-46.toml"
+    res = CliRunner().invoke(app, ["sticker", "--out", str(tmp_path / "astro.svg"),
+                                   "--sticker", str(desc)])
+    assert res.exit_code == 0, res.output
+    assert "ASTRO-46" in res.output
+    assert ET.parse(tmp_path / "astro.svg").getroot().get("width") == "85mm"
+    res = CliRunner().invoke(app, ["sticker", "--out", str(tmp_path / "astro.pdf"),
+                                   "--sticker", str(desc)])
+    assert res.exit_code == 0 and (tmp_path / "astro.pdf").read_bytes().startswith(b"%PDF")
