@@ -267,7 +267,9 @@ class RayEngine:
         if not ray.is_initialized():
             import logging
 
-            ray.init(address=opts.address, include_dashboard=False,
+            # address None: always a new local instance ("local"), never a stale cluster that
+            # an earlier run left registered under /tmp/ray (CI saw one at a dead address)
+            ray.init(address=opts.address or "local", include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=False)
             started = opts.address is None
         gpus = int(ray.cluster_resources().get("GPU", 0))
