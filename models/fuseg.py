@@ -75,9 +75,9 @@ def prepare_fuseg(src: str | Path, out: str | Path, *, config, part: str = "trai
     :data:`NOMINAL_PX_PER_MM` (seeded by ``seed`` and the stem) and resampled to
     ``config.px_per_mm`` exactly as the pipeline resamples a calibrated photo (area
     averaging); the wound mask becomes the ``raw`` class and everything else background.
-    Only photos of the development split are used, and of those ``part`` (``'train'`` or
-    ``'val'``, see :func:`fuseg_part`). Reused as is when ``out/prepared.json`` records the
-    same settings.
+    ``part`` ``'train'`` or ``'val'`` takes that part of the development split (see
+    :func:`fuseg_part`); ``'held_out'`` takes the held-out split, for scoring only. Reused
+    as is when ``out/prepared.json`` records the same settings.
 
     Returns
     -------
@@ -93,13 +93,16 @@ def prepare_fuseg(src: str | Path, out: str | Path, *, config, part: str = "trai
     from models.errors import DatasetError
     from models.prepare import resample_labels
 
-    if part not in ("train", "val"):
-        raise DatasetError(f"part must be 'train' or 'val', got {part!r}")
+    if part not in ("train", "val", "held_out"):
+        raise DatasetError(f"part must be 'train', 'val' or 'held_out', got {part!r}")
     if "raw" not in config.classes or config.px_per_mm is None:
         raise DatasetError(f"FUSeg preparation needs a model with a 'raw' class and a working "
                            f"scale, got classes {config.classes}, px_per_mm {config.px_per_mm}")
     src, out = Path(src), Path(out)
-    stems = [s for s in fuseg_stems(src, "development") if fuseg_part(s) == part]
+    if part == "held_out":  # scoring only: never passed to training by the recipe
+        stems = fuseg_stems(src, "held_out")
+    else:
+        stems = [s for s in fuseg_stems(src, "development") if fuseg_part(s) == part]
     stamp = {"version": PREPARE_VERSION, "source": str(src.resolve()), "part": part,
              "copies": copies, "seed": seed, "px_per_mm": config.px_per_mm,
              "nominal_px_per_mm": list(NOMINAL_PX_PER_MM), "n_photos": len(stems)}
