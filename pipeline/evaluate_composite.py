@@ -77,6 +77,16 @@ def _opt_stats(df: pd.DataFrame) -> dict[str, Any]:
     return s
 
 
+def _scale_stats(ok: pd.DataFrame) -> dict[str, Any]:
+    """How far the calibration's scale is from the composite's (``mm_per_px`` measured vs
+    ``px_per_mm`` of the truth, in %)."""
+    if "mm_per_px" not in ok.columns or "px_per_mm" not in ok.columns or ok.empty:
+        return {}
+    err = (100 * (pd.to_numeric(ok["mm_per_px"], errors="coerce") * ok["px_per_mm"] - 1)).abs()
+    return {"scale_abs_rel_err_pct_median": float(err.median()),
+            "scale_abs_rel_err_pct_max": float(err.max())}
+
+
 def _read_labels(path: Path, what: str) -> np.ndarray:
     lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if lab is None:
@@ -123,6 +133,7 @@ def score_fuseg(study: Path, out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
         "flagged_share": float(ok["flagged"].mean()) if len(ok) else None,
         "no_site_share": float(ok["no_site"].mean()) if len(ok) else None,
         "healed_percent_median": float(healed.median()) if healed.notna().any() else None,
+        **_scale_stats(ok),
         "targets": {"raw_dice_pooled": ">= 0.85",
                     "photos_epi_over_1pct_not_flagged": "0"},
         **_opt_stats(ok)}

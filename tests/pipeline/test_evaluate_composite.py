@@ -20,7 +20,7 @@ def _study(root, kind: str, masks: list[np.ndarray]) -> None:
         cv2.imwrite(str(root / "truth" / "masks" / f"P{i}.png"), m)
         rows.append({"file": f"photos/P{i}.jpg", "subject_id": f"P{i}",
                      "mask_file": f"truth/masks/P{i}.png", "healed_percent": 0,
-                     "source_kind": "scene" if i % 2 else "skin_crop"})
+                     "source_kind": "scene" if i % 2 else "skin_crop", "px_per_mm": 5.0})
     pd.DataFrame(rows).to_csv(root / "truth" / "photos.csv", index=False)
     (root / "study.json").write_text(json.dumps({"kind": kind}))
 
@@ -34,7 +34,7 @@ def _processed(root, preds: list[np.ndarray | None], flags: list[str]) -> None:
         rows.append({"file": f"photos/P{i}.jpg", "status": "ok" if p is not None else "failed",
                      "healed_percent": 50.0, "qc_flags": f,
                      "mask_file": f"masks/x{i}.png" if p is not None else "",
-                     "confidence": 0.5 + 0.1 * i})
+                     "confidence": 0.5 + 0.1 * i, "mm_per_px": 0.2 * (1 + 0.01 * i)})
     rows.append({"file": "photos/other.jpg", "status": "ok", "qc_flags": ""})  # not scored
     pd.DataFrame(rows).to_csv(root / "measurements.csv", index=False)
 
@@ -56,6 +56,7 @@ def test_fuseg_kind(tmp_path):
     assert summary["photos_epi_over_1pct_not_flagged"] == 1  # the edge flag does not hold
     assert summary["flagged_share"] == pytest.approx(1 / 3)
     assert summary["confidence_median"] == pytest.approx(0.6)
+    assert summary["scale_abs_rel_err_pct_max"] == pytest.approx(2.0)
     assert "| raw_dice_pooled | 0.8 |" in table
 
 
