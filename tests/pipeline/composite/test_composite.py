@@ -137,3 +137,22 @@ def test_errors(tmp_path, fuseg):
         make_fuseg_study(root, tmp_path / "x", px_per_mm=0.5)
     with pytest.raises(Exception, match="already holds a study"):
         make_fuseg_study(root, study)
+
+
+def test_cli(fuseg, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    root, *_ = fuseg
+    runner = CliRunner()
+    res = runner.invoke(app, ["composite", "fuseg", str(root), str(tmp_path / "x"),
+                              "--part", "test"])
+    assert res.exit_code == 2 and "held_out or development" in res.output
+    res = runner.invoke(app, ["composite", "fuseg", str(root), str(tmp_path / "d"),
+                              "--part", "development", "--px-per-mm", "3"])
+    assert res.exit_code == 0, res.output
+    assert "1 photos, kind fuseg_composite, part development" in res.output
+    res = runner.invoke(app, ["composite", "ood", str(tmp_path / "o"), "--src",
+                              str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "no such folder" in res.output
