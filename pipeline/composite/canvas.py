@@ -167,10 +167,11 @@ def compose(content_rgb: np.ndarray, content_labels: np.ndarray | None, *, spec:
         canvas = warp(canvas, tilt_h, box, border=cv2.BORDER_CONSTANT, border_value=fill)
         labels = warp(labels, tilt_h, box, border=cv2.BORDER_CONSTANT, nearest=True)
         img_from_plane = tilt_h @ img_from_plane
-        gain = 2.0 ** rng.uniform(-0.8, 0.5) * rng.uniform(0.9, 1.1, 3)
+        # mostly dimmer than the plain composite: brighter would clip the card's white
+        gain = 2.0 ** rng.uniform(-0.8, 0.1) * rng.uniform(0.92, 1.08, 3)
         hh, ww = canvas.shape[:2]
-        light = 1 + 0.25 * smooth_noise(rng, (hh, ww), 0.5 * max(hh, ww))[..., None]
-        canvas = canvas * np.float32(gain) * np.clip(light, 0.5, 1.5).astype(np.float32)
+        light = 1 + 0.15 * smooth_noise(rng, (hh, ww), 0.5 * max(hh, ww))[..., None]
+        canvas = canvas * np.float32(gain) * np.clip(light, 0.75, 1.15).astype(np.float32)
         canvas += rng.normal(0, rng.uniform(0.002, 0.01), canvas.shape).astype(np.float32)
         quality = int(rng.integers(55, 96))
     image = (linear_to_srgb(canvas) * 255 + 0.5).astype(np.uint8)
