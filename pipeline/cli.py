@@ -341,6 +341,11 @@ from pipeline.review.cli import review_app  # noqa: E402  (typer only; Flask loa
 
 app.add_typer(review_app, name="review")
 
+# ----------------------------------------------------------------------------- composite
+from pipeline.composite.cli import composite_app  # noqa: E402  (typer only)
+
+app.add_typer(composite_app, name="composite")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

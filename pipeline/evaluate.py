@@ -4,6 +4,10 @@
 (what ``donorsite process STUDY --out OUT`` wrote) with ``STUDY/truth/photos.csv``: areas in
 cm² and ``healed_percent``, per photo, summarised as median / 95th percentile of the absolute
 errors, overall, by tilt and by Fitzpatrick group.
+
+Composite studies (``donorsite composite fuseg|ood``; ``study.json`` ``"kind"``
+``fuseg_composite`` or ``ood_composite``) are scored by :mod:`pipeline.evaluate_composite`
+instead, printed as a markdown table followed by the JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["compare", "summarise"]
+__all__ = ["compare", "summarise", "study_kind", "evaluate"]
 
 FITZPATRICK_GROUPS = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
 
@@ -68,16 +72,47 @@ def summarise(df: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def study_kind(study: Path) -> str:
+    """``study.json``'s ``"kind"`` (``"synth"`` when it has none, as ``donorsite synth``
+    writes it, or when there is no study.json)."""
+    p = study / "study.json"
+    if not p.is_file():
+        return "synth"
+    try:
+        return str(json.loads(p.read_text(encoding="utf-8")).get("kind", "synth"))
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"{p}: not a JSON object ({exc})") from exc
+
+
+def evaluate(study: Path, out: Path) -> tuple[dict[str, Any], str | None]:
+    """The summary of ``study`` processed into ``out`` for its kind, and a markdown table
+    (None for a synthetic study)."""
+    kind = study_kind(study)
+    if kind == "synth":
+        return summarise(compare(study, out)), None
+    from pipeline import evaluate_composite as ec
+
+    if kind == "fuseg_composite":
+        summary, _ = ec.score_fuseg(study, out)
+    elif kind == "ood_composite":
+        summary, _ = ec.score_ood(study, out)
+    else:
+        raise ValueError(f"{study / 'study.json'}: unknown study kind {kind!r}")
+    return summary, ec.markdown(summary)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__)
     ap.add_argument("study", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
-    summary = summarise(compare(a.study, a.out))
+    summary, table = evaluate(a.study, a.out)
     text = json.dumps(summary, indent=2)
     if a.json:
         a.json.write_text(text)
+    if table:
+        print(table + "\n")
     print(text)
 
 
