@@ -208,9 +208,9 @@ def build_palette_b(rng: np.random.Generator, skin_rgb: np.ndarray, *, crust: bo
                     ) -> PaletteB:
     """Draw a subject's tissue look; the healed epithelium leans pinker than ``skin_rgb``."""
     hue = rng.uniform(-1, 1)  # raw bed leaning orange-red (+) or purple-red (-)
-    bed_light = _lin(rng, (214 + 10 * hue, 64 + 18 * hue, 66 - 12 * hue), 9)
-    bed_deep = _lin(rng, (140, 30 + 8 * hue, 42 - 8 * hue), 9)
-    pale = np.array(_lin(rng, (240, 196, 192), 7))
+    bed_light = _lin(rng, (212, 48 + 10 * hue, 56 - 10 * hue), 8)
+    bed_deep = _lin(rng, (136, 24 + 5 * hue, 40 - 6 * hue), 8)
+    pale = np.array(_lin(rng, (238, 184, 184), 7))
     pink = np.array(_lin(rng, (232, 150, 150), 9))
     mix = rng.uniform(0.0, 1.0)
     epi_new = (1 - mix) * pale + mix * pink
@@ -224,9 +224,9 @@ def build_palette_b(rng: np.random.Generator, skin_rgb: np.ndarray, *, crust: bo
     return PaletteB(
         bed_light=bed_light, bed_deep=bed_deep, bed_shift=rng.uniform(0.0, 0.7),
         blood=_lin(rng, (96, 10, 18), 6), fibrin=_lin(rng, (226, 200, 128), 10),
-        fibrin_share=rng.uniform(0.0, 0.3), crust=_lin(rng, (92, 38, 26), 10),
-        crust_share=rng.uniform(0.08, 0.35) if crust else 0.0, dressing=dressing,
-        residue_share=0.0 if dressing == "none" else rng.uniform(0.05, 0.35),
+        fibrin_share=rng.uniform(0.0, 0.18), crust=_lin(rng, (92, 38, 26), 10),
+        crust_share=rng.uniform(0.05, 0.22) if crust else 0.0, dressing=dressing,
+        residue_share=0.0 if dressing == "none" else rng.uniform(0.03, 0.2),
         residue=_lin(rng, residue, 6) if dressing != "none" else (0.0, 0.0, 0.0),
         epi_new=tuple(float(x) for x in epi_new), epi_old=tuple(float(x) for x in np.clip(
             epi_old, 0, 1)), rim=_lin(rng, (244, 222, 216), 5),
@@ -291,7 +291,7 @@ def _residue(rng: np.random.Generator, crust_rng: np.random.Generator, shape: tu
         threads = np.maximum(np.cos(2 * np.pi * u / pitch), np.cos(2 * np.pi * v / pitch))
         weave = patches * (0.35 + 0.65 * _ramp((threads - 0.3) / 0.5))
     else:  # a thin film, with fibres (alginate) or crumbs (foam)
-        weave = patches * np.float32(0.45)
+        weave = patches * np.float32(0.3)
         n = rng.poisson(palette.residue_share * h * w * TEX_MM ** 2 / 40.0)
         canvas = np.zeros(shape, np.uint8)
         for _ in range(int(n)):
@@ -362,11 +362,11 @@ def shade_tissue_b(t_days: np.ndarray, bed: np.ndarray, cover: np.ndarray, surfa
     crust, crackle, weave, fibres = (cover[..., i] for i in range(4))
     glints, sheen, epi_var, flakes = (surface[..., i] for i in range(4))
     # the raw bed: deeper and darker with time (granulating), darker in the crevices
-    shift = np.clip(f(palette.bed_shift + 0.025 * day) + f(0.18) * colour + f(0.3) * crevice,
+    shift = np.clip(f(palette.bed_shift + 0.025 * day) + f(0.18) * colour + f(0.15) * crevice,
                     0, 1)
     bed_rgb = (np.asarray(palette.bed_light, f) * (1 - shift)[..., None]
                + np.asarray(palette.bed_deep, f) * shift[..., None])
-    bed_rgb *= (1 - f(0.3) * crevice)[..., None]
+    bed_rgb *= (1 - f(0.14) * crevice)[..., None]
     bed_rgb = _lerp(bed_rgb, palette.blood, blood)
     bed_rgb = _lerp(bed_rgb, palette.fibrin, fibrin * (0.75 + 0.25 * (1 - crevice)))
     crust_rgb = np.asarray(palette.crust, f) * (0.6 + 0.5 * crackle + 0.15 * colour)[..., None]
