@@ -145,6 +145,8 @@ class StudyConfig:
         How widely tissue appearance varies between subjects (see :data:`VARIETIES`).
     appearance : {'a', 'b'}
         Which appearance model renders the tissue and the skin (see :data:`APPEARANCES`).
+        Model B has its own wide appearance ranges; with ``variety="wide"`` it takes the
+        wide camera ranges only.
 
     Examples
     --------
