@@ -46,6 +46,7 @@ def synth(
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     force: Annotated[bool, typer.Option(help="Replace an existing study in OUT.")] = False,
     variety: Annotated[str, typer.Option(help="Tissue and camera variety: standard (the demo's) or wide (for training robust models).")] = "standard",
+    appearance: Annotated[str, typer.Option(help="Appearance model of tissue and skin: a (the demo's) or b (written independently, for held-out scoring).")] = "a",
 ) -> None:
     """Generate a synthetic, trial-shaped donor-site study with ground truth."""
     from pipeline.synth import StudyConfig, SynthError, generate_study
@@ -53,7 +54,7 @@ def synth(
     try:
         cfg = StudyConfig.from_cli(seed=seed, subjects=subjects, days=days,
                                    photos_per_visit=photos_per_visit, size=size,
-                                   variety=variety)
+                                   variety=variety, appearance=appearance)
         result = generate_study(out, cfg, jobs=jobs, force=force, progress=True)
     except (SynthError, ValueError) as exc:
         _fail(str(exc))

@@ -15,7 +15,8 @@ from typing import Any
 
 from pipeline.synth.errors import StudyConfigError
 
-__all__ = ["StudyConfig", "parse_days", "parse_size", "SITES", "VARIETIES", "WIDE_CAMERA"]
+__all__ = ["StudyConfig", "parse_days", "parse_size", "SITES", "VARIETIES", "APPEARANCES",
+           "WIDE_CAMERA"]
 
 #: Donor-site locations a subject may get (drawn per subject).
 SITES: tuple[str, ...] = ("thigh-left", "thigh-right", "buttock-left", "buttock-right")
@@ -25,6 +26,11 @@ Range = tuple[float, float]
 #: ``"wide"`` (much wider tissue appearance and camera ranges, for training models that must
 #: hold beyond one look; see :data:`WIDE_CAMERA` and ``pipeline.synth.tissue``).
 VARIETIES = ("standard", "wide")
+#: Appearance models of the tissue and skin: ``"a"`` (``pipeline.synth.tissue`` and
+#: ``pipeline.synth.skin``) and ``"b"`` (``pipeline.synth.appearance_b``, written
+#: independently, for scoring models on a generator they were not trained on). The sticker,
+#: the camera and the study's geometry are shared.
+APPEARANCES = ("a", "b")
 #: Camera ranges of the ``"wide"`` variety (applied by :meth:`StudyConfig.from_cli` unless the
 #: caller sets them): stronger compression, blur, noise, exposure and colour errors, warmer and
 #: cooler light, steeper tilts.
@@ -137,6 +143,10 @@ class StudyConfig:
         Sticker description drawn into the scenes; ``None`` is the trial's DS-CAL-1.
     variety : {'standard', 'wide'}
         How widely tissue appearance varies between subjects (see :data:`VARIETIES`).
+    appearance : {'a', 'b'}
+        Which appearance model renders the tissue and the skin (see :data:`APPEARANCES`).
+        Model B has its own wide appearance ranges; with ``variety="wide"`` it takes the
+        wide camera ranges only.
 
     Examples
     --------
@@ -176,6 +186,7 @@ class StudyConfig:
     drape_probability: float = 0.4
     sticker: Path | None = None
     variety: str = "standard"
+    appearance: str = "a"
 
     def __post_init__(self) -> None:
         for f in fields(self):  # normalise lists (from JSON) to tuples
@@ -262,6 +273,8 @@ class StudyConfig:
             self._fraction(name)
         if self.variety not in VARIETIES:
             self._fail("variety", f"expected one of {VARIETIES}")
+        if self.appearance not in APPEARANCES:
+            self._fail("appearance", f"expected one of {APPEARANCES}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod

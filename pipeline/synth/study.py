@@ -24,12 +24,15 @@ import cv2
 import numpy as np
 
 from calibration.sticker import StickerSpec, load_sticker
+from pipeline.synth.appearance_b import build_layers_b, build_palette_b, build_site_b
 from pipeline.synth.camera import develop, sample_capture, write_jpeg
 from pipeline.synth.config import StudyConfig
 from pipeline.synth.errors import StudyExistsError
 from pipeline.synth.fields import apply_h
 from pipeline.synth.scene import LABELS, Visit, render_scene, sample_visit, scene_points
+from pipeline.synth.scene_b import render_scene_b
 from pipeline.synth.skin import SkinModel, build_skin
+from pipeline.synth.skin_b import build_skin_b
 from pipeline.synth.tissue import (
     SiteModel,
     TissueLayers,
@@ -146,7 +149,16 @@ def _stratified_normal_scores(arms: list[str], rng: np.random.Generator) -> list
 @lru_cache(maxsize=2)
 def _subject_assets(cfg: StudyConfig, subject: Subject
                     ) -> tuple[SiteModel, SkinModel, TissuePalette, StickerSpec]:
+    """Site, skin, palette and sticker of a subject (appearance model B's own types for
+    ``appearance="b"``; its draws use the same generator streams)."""
     s = subject.index
+    if cfg.appearance == "b":
+        site = build_site_b(_rng(cfg.seed, _SITE, s), width_mm=subject.width_mm,
+                            length_mm=subject.length_mm, t95_days=subject.t95_days)
+        skin_b = build_skin_b(_rng(cfg.seed, _SKIN, s), subject.skin_type, site)
+        palette_b = build_palette_b(_rng(cfg.seed, _PALETTE, s), skin_b.base_rgb,
+                                    crust=subject.crust)
+        return site, skin_b, palette_b, load_sticker(cfg.sticker)  # type: ignore[return-value]
     wide = cfg.variety == "wide"
     site = build_site(_rng(cfg.seed, _SITE, s), width_mm=subject.width_mm,
                       length_mm=subject.length_mm, t95_days=subject.t95_days, wide=wide)
@@ -162,8 +174,9 @@ def _visit(cfg: StudyConfig, subject: Subject, visit: int) -> tuple[Visit, Tissu
     day = cfg.visit_days[visit]
     v = sample_visit(_rng(cfg.seed, _VISIT, subject.index, visit), site, spec, day=day,
                      drape_probability=cfg.drape_probability)
-    layers = build_tissue_layers(_rng(cfg.seed, _TISSUE, subject.index, visit),
-                                 _rng(cfg.seed, _CRUST, subject.index), site, palette, day)
+    build = build_layers_b if cfg.appearance == "b" else build_tissue_layers
+    layers = build(_rng(cfg.seed, _TISSUE, subject.index, visit),
+                   _rng(cfg.seed, _CRUST, subject.index), site, palette, day)
     return v, layers
 
 
@@ -190,8 +203,9 @@ def _make_photo(task: tuple[StudyConfig, Subject, int, int, str]) -> dict[str, A
                          site_axis=centre[1] - centre[0],
                          card_centre=np.array([spec.card_width_mm / 2, spec.card_height_mm / 2]))
     rng = _rng(cfg.seed, _RENDER, s, vi, pi)
-    rgb, labels = render_scene(site=site, skin=skin, palette=palette, layers=layers, visit=visit,
-                               cap=cap, spec=spec, width=cfg.width, height=cfg.height, rng=rng)
+    render = render_scene_b if cfg.appearance == "b" else render_scene
+    rgb, labels = render(site=site, skin=skin, palette=palette, layers=layers, visit=visit,
+                         cap=cap, spec=spec, width=cfg.width, height=cfg.height, rng=rng)
     photo = develop(rgb, cap, rng)
     del rgb
     day = cfg.visit_days[vi]
