@@ -12,6 +12,7 @@ sampled with ``cv2.BORDER_WRAP``. Everything is vectorised over pixels.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 __all__ = ["perlin", "fbm", "ridged", "worley"]
@@ -25,6 +26,15 @@ def _axis(n: int, cell: float, offset: float) -> tuple[np.ndarray, np.ndarray]:
     pos = (np.arange(n, dtype=np.float32) + np.float32(offset)) / np.float32(cell)
     idx = np.floor(pos).astype(np.int64)
     return idx, (pos - idx).astype(np.float32)
+
+
+def _gather(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return np.take(np.take(table, rows, axis=0), cols, axis=1)
+
+
+#: Lattice spacing (px) above which a non-tiling octave is made at a lower resolution and
+#: upsampled (it is smooth at that scale).
+_COARSE = 8.0
 
 
 def perlin(rng: np.random.Generator, shape: tuple[int, int], cell: float, *,
@@ -42,6 +52,14 @@ def perlin(rng: np.random.Generator, shape: tuple[int, int], cell: float, *,
     """
     h, w = shape
     cell = max(float(cell), 1.0)
+    if not tile and cell > _COARSE and min(h, w) > 16:
+        f = cell / _COARSE
+        small = perlin(rng, (max(int(np.ceil(h / f)), 2), max(int(np.ceil(w / f)), 2)), _COARSE)
+        big = cv2.resize(small, (int(round(small.shape[1] * f)), int(round(small.shape[0] * f))),
+                         interpolation=cv2.INTER_CUBIC)
+        out = np.zeros(shape, np.float32)
+        out[:min(h, big.shape[0]), :min(w, big.shape[1])] = big[:h, :w]
+        return out
     if tile:
         ny, nx = max(int(round(h / cell)), 1), max(int(round(w / cell)), 1)
         cy, cx, oy, ox = h / ny, w / nx, 0.0, 0.0
@@ -58,7 +76,8 @@ def perlin(rng: np.random.Generator, shape: tuple[int, int], cell: float, *,
     fy, fx = fy[:, None], fx[None, :]
 
     def corner(jy: np.ndarray, jx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
-        return gx[jy[:, None], jx[None, :]] * dx + gy[jy[:, None], jx[None, :]] * dy
+        # the lattice index is separable: gather rows, then columns (fast contiguous takes)
+        return (_gather(gx, jy, jx) * dx + _gather(gy, jy, jx) * dy).astype(np.float32)
 
     n00 = corner(iy0, ix0, fy, fx)
     n01 = corner(iy0, ix1, fy, fx - 1)
@@ -142,8 +161,8 @@ def worley(rng: np.random.Generator, shape: tuple[int, int], cell: float, *,
         jy = (iy + dy) % ny
         for dx in (-1, 0, 1):
             jx = (ix + dx) % nx
-            py = jitter[jy[:, None], jx[None, :], 1] + np.float32(dy) - fy[:, None]
-            px = jitter[jy[:, None], jx[None, :], 0] + np.float32(dx) - fx[None, :]
+            py = _gather(jitter[..., 1], jy, jx) + np.float32(dy) - fy[:, None]
+            px = _gather(jitter[..., 0], jy, jx) + np.float32(dx) - fx[None, :]
             d = np.sqrt(px * px + py * py)
             best2 = np.minimum(best2, np.maximum(best1, d))
             best1 = np.minimum(best1, d)

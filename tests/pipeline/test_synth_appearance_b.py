@@ -18,7 +18,9 @@ from pipeline.synth.noise_b import fbm, perlin, worley
 from pipeline.synth.skin_b import ITA_RANGES, lab_to_linear
 from pipeline.synth.study import PHOTO_COLUMNS
 
-_SMALL = {"seed": 13, "subjects": 2, "days": "0,6,21", "size": "360x270"}
+# small sites keep the per-visit texture grids (0.1 mm) small
+_SMALL = {"seed": 13, "subjects": 1, "days": "0,7,40", "size": "320x240",
+          "site_width_mm": (20.0, 26.0), "site_length_mm": (30.0, 45.0)}
 
 
 def _oriented(path: Path) -> np.ndarray:
@@ -40,22 +42,26 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory) -> dict[str, Path]:
-    """The same small study (seed, subjects, days, size) in appearance A and B."""
-    root = tmp_path_factory.mktemp("appearance")
-    out = {}
-    for appearance in ("a", "b"):
-        cfg = StudyConfig.from_cli(**_SMALL, appearance=appearance)
-        out[appearance] = generate_study(root / appearance, cfg).root
-    return out
+def b_study(tmp_path_factory) -> Path:
+    """A tiny study of appearance B (1 subject, days 0, 7 and 40)."""
+    cfg = StudyConfig.from_cli(**_SMALL, appearance="b")
+    return generate_study(tmp_path_factory.mktemp("appearance") / "b", cfg).root
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory, b_study) -> dict[str, Path]:
+    """The same tiny study (seed, subjects, days, size) in appearance A and B."""
+    cfg = StudyConfig.from_cli(**_SMALL, appearance="a")
+    return {"a": generate_study(tmp_path_factory.mktemp("appearance") / "a", cfg).root,
+            "b": b_study}
 
 
 # ------------------------------------------------------------------------------ config
-def test_appearance_is_validated_and_recorded(studies):
+def test_appearance_is_validated_and_recorded(b_study):
     assert StudyConfig(seed=1).appearance == "a"
     with pytest.raises(StudyConfigError, match="appearance"):
         StudyConfig(seed=1, appearance="c")
-    meta = json.loads((studies["b"] / "study.json").read_text())
+    meta = json.loads((b_study / "study.json").read_text())
     assert meta["config"]["appearance"] == "b"
     assert StudyConfig.from_dict(meta["config"]).appearance == "b"
     old = {k: v for k, v in StudyConfig(seed=1).to_dict().items() if k != "appearance"}
@@ -63,16 +69,22 @@ def test_appearance_is_validated_and_recorded(studies):
 
 
 # ------------------------------------------------------------------------------ truth
-def test_b_truth_has_the_same_files_and_semantics(studies):
-    photos = pd.read_csv(studies["b"] / "truth" / "photos.csv")
+def test_b_truth_has_the_same_semantics(b_study):
+    studies = {"b": b_study}
+    photos = pd.read_csv(b_study / "truth" / "photos.csv")
     assert tuple(photos.columns) == PHOTO_COLUMNS
-    assert _files(studies["a"]).keys() == _files(studies["b"]).keys()
     healed = 100 * photos["epithelialized_area_mm2"] / photos["donor_area_mm2"]
     assert np.allclose(healed, photos["healed_percent"], atol=1e-3)
+    subjects = pd.read_csv(studies["b"] / "truth" / "subjects.csv").set_index("subject_id")
     for sid, g in photos.sort_values("visit_day").groupby("subject_id"):
         assert g["healed_percent"].iloc[0] == 0.0, sid
         assert (np.diff(g["healed_percent"]) >= 0).all()
-        assert g["healed_percent"].iloc[-1] == 100.0  # day 21: healed
+        t95, t100 = subjects.loc[sid, ["t95_day", "t100_day"]]
+        assert 0 < t95 <= t100
+        for _, row in g.iterrows():
+            assert (row["healed_percent"] == 100.0) == (row["visit_day"] >= t100)
+            if row["visit_day"] < t95:
+                assert row["healed_percent"] < 95.0
     for _, row in photos.iterrows():
         labels = cv2.imread(str(studies["b"] / row["mask_file"]), cv2.IMREAD_UNCHANGED)
         assert set(np.unique(labels)) <= {0, 1, 2}
@@ -99,7 +111,9 @@ def test_b_site_is_scaled_to_its_t95():
 
 
 # ------------------------------------------------------------------------------ the look
+@pytest.mark.slow
 def test_b_looks_different_from_a_for_the_same_seed(studies):
+    assert _files(studies["a"]).keys() == _files(studies["b"]).keys()  # the same files
     pa = pd.read_csv(studies["a"] / "truth" / "photos.csv")
     a_stats, b_stats = [], []
     for study, stats in ((studies["a"], a_stats), (studies["b"], b_stats)):
@@ -119,8 +133,9 @@ def test_b_looks_different_from_a_for_the_same_seed(studies):
     assert any((la != lb).mean() > 0.01 for la, lb in zip(labels_a, labels_b, strict=True))
 
 
-def test_b_raw_is_redder_than_its_epithelium(studies):
-    photos = pd.read_csv(studies["b"] / "truth" / "photos.csv")
+def test_b_raw_is_redder_than_its_epithelium(b_study):
+    studies = {"b": b_study}
+    photos = pd.read_csv(b_study / "truth" / "photos.csv")
     raw, epi = [], []
     for _, row in photos.iterrows():
         rgb = _oriented(studies["b"] / row["file"]).astype(float)
@@ -132,9 +147,10 @@ def test_b_raw_is_redder_than_its_epithelium(studies):
     assert np.median(raw) > np.median(epi) + 0.05
 
 
-def test_b_is_deterministic(studies, tmp_path):
-    again = generate_study(tmp_path / "b", StudyConfig.from_cli(**_SMALL, appearance="b"),
-                           jobs=2).root
+@pytest.mark.slow
+def test_b_is_deterministic(b_study, tmp_path):
+    studies = {"b": b_study}
+    again = generate_study(tmp_path / "b", StudyConfig.from_cli(**_SMALL, appearance="b")).root
     first, second = _files(studies["b"]), _files(again)
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] for k in first)
@@ -165,3 +181,22 @@ def test_skin_colours_follow_the_ita_ranges(skin_type):
     if skin_type < 6:
         assert np.median(lum) > np.median(darker)
     assert np.allclose(lab_to_linear(np.array([50.0, 0.0, 0.0])), 0.18, atol=0.01)
+
+
+@pytest.mark.slow
+def test_standard_a_studies_are_unchanged_by_b(tmp_path):
+    """A tiny standard study made before model B existed: the same truth and masks (exact)
+    and the same photos (mean pixel values; the JPEG bytes were identical too)."""
+    import hashlib
+
+    root = generate_study(tmp_path / "a", StudyConfig.from_cli(
+        seed=33, subjects=2, days="0,5,10", size="480x360")).root
+    digest = hashlib.sha256((root / "truth" / "photos.csv").read_bytes())
+    for mask in sorted((root / "truth" / "masks").glob("*.png")):
+        digest.update(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED).tobytes())
+    assert digest.hexdigest() == (
+        "1b9430c0f38239301a49e1ec9c85d9a5e413b449a56d80aa5dee577ec6e40eb3")
+    means = [float(np.asarray(Image.open(p)).mean())
+             for p in sorted((root / "photos").rglob("*.jpg"))]
+    assert means == pytest.approx([157.162, 131.095, 145.358, 144.915, 144.216, 144.14],
+                                  abs=0.05)
