@@ -79,8 +79,13 @@ def _opt_stats(df: pd.DataFrame) -> dict[str, Any]:
 
 def _scale_stats(ok: pd.DataFrame) -> dict[str, Any]:
     """How far the calibration's scale is from the composite's (``mm_per_px`` measured vs
-    ``px_per_mm`` of the truth, in %)."""
-    if "mm_per_px" not in ok.columns or "px_per_mm" not in ok.columns or ok.empty:
+    ``px_per_mm`` of the truth, in %); untilted composites only, since under a perspective
+    the scale differs across the frame (the truth's is at the picture's centre)."""
+    if "mm_per_px" not in ok.columns or "px_per_mm" not in ok.columns:
+        return {}
+    if "tilt_deg_true" in ok.columns:
+        ok = ok[pd.to_numeric(ok["tilt_deg_true"], errors="coerce") == 0]
+    if ok.empty:
         return {}
     err = (100 * (pd.to_numeric(ok["mm_per_px"], errors="coerce") * ok["px_per_mm"] - 1)).abs()
     return {"scale_abs_rel_err_pct_median": float(err.median()),
