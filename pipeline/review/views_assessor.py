@@ -13,7 +13,15 @@ import re
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from pipeline.overlay import CLASS_COLOURS
-from pipeline.review.context import config, image_response, role_required, store, study, user
+from pipeline.review.context import (
+    code_for,
+    config,
+    image_response,
+    role_required,
+    store,
+    study,
+    user,
+)
 from pipeline.review.errors import ReadError, ReviewImageError
 from pipeline.review.images import (
     browser_mask,
@@ -85,13 +93,14 @@ def review_mm_per_px(view_mm_per_px: float | None, full_width: int | None,
 
 
 def _urls(view: TaskView, previous: Read | None) -> tuple[str, str, str]:
-    """Photo, mask and model-mask URLs; the query names the result and read version shown,
-    so a browser may cache them (and preload the next photo's)."""
+    """Photo, mask and model-mask URLs. The query changes with the result and read version
+    shown, so a browser may cache them (and preload the next photo's), but it is an opaque
+    keyed code: no result id, no order, different for a hidden repeat and its original."""
     r, v = view.photo.result_id, previous.version if previous else 0
     code = view.task_code
-    return (url_for("assessor.photo", code=code, r=r),
-            url_for("assessor.mask", code=code, r=r, v=v),
-            url_for("assessor.mask", code=code, r=r, model=1))
+    return (url_for("assessor.photo", code=code, k=code_for("photo", code, r)),
+            url_for("assessor.mask", code=code, k=code_for("mask", code, r, v)),
+            url_for("assessor.mask", code=code, k=code_for("model", code, r), model=1))
 
 
 @bp.route("/read/<code>")

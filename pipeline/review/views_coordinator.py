@@ -11,7 +11,15 @@ import re
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from pipeline.review.adjudication import Item, adjudication_items, get_item, save_decision
-from pipeline.review.context import config, image_response, role_required, store, study, user
+from pipeline.review.context import (
+    code_for,
+    config,
+    image_response,
+    role_required,
+    store,
+    study,
+    user,
+)
 from pipeline.review.errors import QueueError, ReadError, ReviewError, ReviewImageError
 from pipeline.review.images import (
     browser_mask,
@@ -22,7 +30,7 @@ from pipeline.review.images import (
     strip_jpeg_metadata,
 )
 from pipeline.review.queue import build_queue, progress
-from pipeline.review.reads import REASONS, VERDICTS, PhotoView, ReadInput, photo_view
+from pipeline.review.reads import REASONS, VERDICTS, PhotoView, Read, ReadInput, photo_view
 from pipeline.review.settings import StudyReviewSettings, save_study_settings
 from pipeline.review.views_assessor import review_mm_per_px, viewer_config
 
@@ -118,18 +126,20 @@ def adjudicate(code: str) -> Response | str:
         size = picture_size(review_picture(config().out_dir, cur.overlay_file)[0])
     except ReviewImageError:
         abort(404)
-    r = cur.result_id  # in the URLs, so a new result is never hidden by a cached picture
-    cfg = viewer_config(photo_url=url_for("coordinator.photo", code=code, r=r),
-                        mask_url=url_for("coordinator.mask", code=code, r=r),
-                        model_mask_url=url_for("coordinator.mask", code=code, r=r), size=size,
+    # an opaque code that changes with the result, so a new result is never hidden by a
+    # cached picture (no result id in any URL)
+    k = code_for("item", code, cur.result_id)
+    cfg = viewer_config(photo_url=url_for("coordinator.photo", code=code, k=k),
+                        mask_url=url_for("coordinator.mask", code=code, k=k),
+                        model_mask_url=url_for("coordinator.mask", code=code, k=k), size=size,
                         mm_per_px=review_mm_per_px(cur.mm_per_px, cur.full_width, size[0]),
                         editable=False, preload=[])
-    cfg["read_masks"] = {str(r.read_id): url_for("coordinator.read_mask", code=code,
-                                                  read_id=r.read_id)
+    cfg["read_masks"] = {read_code(r): url_for("coordinator.read_mask", code=code,
+                                               rcode=read_code(r))
                          for r in item.reads if r.corrected_mask_file}
     return render_template("adjudicate.html", user=user(), item=item, cfg=cfg,
                            verdicts=VERDICTS, reasons=REASONS, message=message,
-                           visit_day=cur.visit_day)
+                           visit_day=cur.visit_day, read_code=read_code)
 
 
 @bp.route("/adjudication/<code>/photo.jpg")
@@ -155,11 +165,16 @@ def mask(code: str) -> Response:
         abort(404)
 
 
-@bp.route("/adjudication/<code>/reads/<int:read_id>/mask.png")
+def read_code(read: Read) -> str:
+    """An opaque code naming one read version in the coordinator's pages (not its row id)."""
+    return "R" + code_for("read", read.read_id, read.task_code)[:10].upper()
+
+
+@bp.route("/adjudication/<code>/reads/<rcode>/mask.png")
 @role_required("coordinator")
-def read_mask(code: str, read_id: int) -> Response:
+def read_mask(code: str, rcode: str) -> Response:
     item = _item(code)
-    read = next((r for r in item.reads if r.read_id == read_id), None)
+    read = next((r for r in item.reads if read_code(r) == rcode), None)
     if read is None or not read.corrected_mask_file:
         abort(404)
     try:

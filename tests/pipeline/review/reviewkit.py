@@ -44,7 +44,7 @@ def cheap_hasher() -> PasswordHasher:
 
 def _jpeg_with_exif(rgb: np.ndarray, subject: str) -> bytes:
     ex = Image.Exif()
-    ex[0x010E] = f"subject {subject} arm {ARMS[subject]}"   # ImageDescription
+    ex[0x010E] = f"subject {subject} arm {ARMS.get(subject, 'msc')}"   # ImageDescription
     ex[0x0132] = "2026:03:01 10:15:00"                      # DateTime
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=90, exif=ex.tobytes())
@@ -73,7 +73,8 @@ class Study:
 
 
 def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float = 0.2,
-               show_visit_day: bool = False, queue: bool = True) -> Study:
+               show_visit_day: bool = False, queue: bool = True,
+               subjects: tuple[str, ...] = SUBJECTS, days: tuple[int, ...] = DAYS) -> Study:
     out = root / "processed"
     root.mkdir(parents=True, exist_ok=True)
     (root / "allocation.csv").write_text(
@@ -84,8 +85,8 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                           model_sha256="h", sticker={"name": "X"}, params={}, reason=None,
                           command="test")
         k = 0
-        for subject in SUBJECTS:
-            for day in DAYS:
+        for subject in subjects:
+            for day in days:
                 name = f"photos/{subject}/{subject}_2026-03-{day + 1:02d}_D{day:03d}.jpg"
                 rec = s.register_photo(manifest="/study/manifest.csv", source_name=name,
                                        sha256=hashlib.sha256(name.encode()).hexdigest(),
@@ -117,7 +118,7 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                 ids.append(pid)
                 k += 1
         bad = s.register_photo(manifest="/study/manifest.csv", source_name="photos/broken.jpg",
-                               sha256="0" * 64, size_bytes=1, subject_id=SUBJECTS[0],
+                               sha256="0" * 64, size_bytes=1, subject_id=subjects[0],
                                visit_day=21, site="thigh-left")
         s.save_result(photo_id=bad.photo_id, run_id=run, version=1, status="failed",
                       error_code="corrupt_image", error_message="photos/broken.jpg: truncated")
