@@ -56,7 +56,7 @@ def create_app(config: ServerConfig, *, hasher: PasswordHasher | None = None) ->
     >>> app.test_client().get("/").status_code  # doctest: +SKIP
     302
     """
-    from pipeline.review import views_assessor, views_auth, views_coordinator
+    from pipeline.review import views_assessor, views_auth, views_coordinator, views_drafts
 
     app = Flask("pipeline.review", template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
@@ -72,6 +72,7 @@ def create_app(config: ServerConfig, *, hasher: PasswordHasher | None = None) ->
     app.register_blueprint(views_auth.bp)
     app.register_blueprint(views_assessor.bp)
     app.register_blueprint(views_coordinator.bp)
+    app.register_blueprint(views_drafts.bp)
     app.before_request(_guard)
     app.teardown_request(_close_store)
     app.after_request(_headers)

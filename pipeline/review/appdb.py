@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.review.errors import ReviewError
+from pipeline.review.errors import DraftError, ReviewError
 from pipeline.store import utc_now
 from pipeline.store_schema import split_sql
 
@@ -70,10 +70,14 @@ class AppDB:
                 raise ReviewError(f"{path}: made by a newer version (schema {have})")
             for n in range(have, len(_MIGRATIONS)):
                 conn.execute("BEGIN IMMEDIATE")
-                if int(conn.execute("PRAGMA user_version").fetchone()[0]) == n:
-                    for statement in split_sql(_MIGRATIONS[n]):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version={n + 1}")
+                try:
+                    if int(conn.execute("PRAGMA user_version").fetchone()[0]) == n:
+                        for statement in split_sql(_MIGRATIONS[n]):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version={n + 1}")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
                 conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise ReviewError(f"{path}: not a usable review app database ({exc})") from exc
@@ -96,7 +100,7 @@ class AppDB:
         """Replace the assessor's draft of a task; returns its UTC time."""
         text = json.dumps(form, sort_keys=True)
         if len(text) + len(mask_png or b"") > MAX_DRAFT_BYTES:
-            raise ReviewError("the draft is too large")
+            raise DraftError("the draft is too large")
         now = utc_now()
         self.conn.execute("INSERT INTO drafts VALUES (?,?,?,?,?) ON CONFLICT(assessor, "
                           "task_code) DO UPDATE SET form=excluded.form, "

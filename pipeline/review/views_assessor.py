@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 
 from pipeline.overlay import CLASS_COLOURS
 from pipeline.review.context import (
+    appdb,
     code_for,
     config,
     image_response,
@@ -125,6 +126,7 @@ def viewer(code: str) -> str:
                                                    size[0]))
     cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
     cfg["submit"] = url_for("assessor.submit", code=code)
+    cfg["draft"] = url_for("drafts.draft", code=code)
     return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,
                            visit_day=view.photo.visit_day, previous=previous,
                            verdicts=VERDICTS, reasons=REASONS, done=done, total=total,
@@ -184,6 +186,7 @@ def submit(code: str) -> Response:
                           corrected_labels=labels, out_dir=config().out_dir)
     except (ReadError, ReviewImageError) as exc:
         return _bad(str(exc))
+    appdb().discard_draft(user().name, code)  # the read now holds this work
     nxt = next_task(store().conn, user().name)
     return jsonify(saved=True, version=saved.version,
                    next_url=url_for("assessor.viewer", code=nxt) if nxt

@@ -221,6 +221,7 @@
     el.textContent = changed ? 'Mask corrected: it will be saved with your read.'
       : (initialIsCorrection ? 'Your earlier correction, unchanged.' : 'Mask as loaded.');
     el.classList.toggle('changed', changed);
+    if (state.ready) document.dispatchEvent(new CustomEvent('maskchange'));
   }
 
   function maskPNG() {
@@ -409,6 +410,7 @@
       setTool(state.tool);
       state.ready = true;
       viewport.dataset.ready = '1';
+      document.dispatchEvent(new CustomEvent('viewerready'));
       // the next photo's pictures, so that it opens without waiting
       for (const url of cfg.preload || []) { const im = new Image(); im.src = url; }
     } catch (err) {
