@@ -126,6 +126,8 @@ class PhotoView:
     mm_per_px: float | None
     full_width: int | None
     visit_day: int | None
+    full_height: int | None = None
+    calibration_record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class TaskView:
 
 _PHOTO_SQL = """
 SELECT p.photo_id, r.result_id, s.mask_file, s.overlay_file, c.mm_per_px,
-       p.width AS full_width, v.visit_day
+       p.width AS full_width, v.visit_day, p.height AS full_height,
+       c.record_json AS calibration_record
 FROM photos p
 JOIN visits v ON v.visit_id = p.visit_id
 JOIN results r ON r.photo_id = p.photo_id AND r.version = (

@@ -33,10 +33,12 @@ from pipeline.review.images import (
     review_picture,
     strip_jpeg_metadata,
 )
+from pipeline.review.planimetry import planimetry_config
 from pipeline.review.queue import next_task, progress
 from pipeline.review.reads import (
     REASONS,
     VERDICTS,
+    PhotoView,
     Read,
     ReadInput,
     TaskView,
@@ -85,6 +87,14 @@ def viewer_config(*, photo_url: str, mask_url: str, model_mask_url: str, size: t
             "editable": editable, "preload": preload}
 
 
+def planimetry_of(photo: PhotoView) -> dict | None:
+    """The viewer's live-planimetry config of a photo (None without a calibration)."""
+    full = (photo.full_height, photo.full_width) if photo.full_height and photo.full_width \
+        else None
+    return planimetry_config(photo.calibration_record, mm_per_px=photo.mm_per_px,
+                             full_shape=full)
+
+
 def review_mm_per_px(view_mm_per_px: float | None, full_width: int | None,
                      review_width: int) -> float | None:
     """mm per pixel of the review picture (the calibration is at full resolution)."""
@@ -125,6 +135,8 @@ def viewer(code: str) -> str:
                         mm_per_px=review_mm_per_px(view.photo.mm_per_px, view.photo.full_width,
                                                    size[0]))
     cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
+    if study().show_live_numbers:
+        cfg["planimetry"] = planimetry_of(view.photo)
     cfg["submit"] = url_for("assessor.submit", code=code)
     cfg["draft"] = url_for("drafts.draft", code=code)
     return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,

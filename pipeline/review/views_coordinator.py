@@ -73,7 +73,8 @@ def settings() -> Response:
             disagreement_threshold=float(f.get("disagreement_threshold", "10")),
             reads_per_photo=int(f.get("reads_per_photo", "2")),
             repeat_fraction=float(f.get("repeat_fraction", "0.05")),
-            queue_seed=int(f.get("queue_seed", "0")))
+            queue_seed=int(f.get("queue_seed", "0")),
+            show_live_numbers=f.get("show_live_numbers") == "on")
     except (ValueError, ReviewError) as exc:
         return redirect(url_for("coordinator.home", m=f"not saved: {exc}"))
     with store().transaction() as c:

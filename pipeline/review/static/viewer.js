@@ -194,6 +194,7 @@
     }
     const m = OUTLINE + 1;
     render(box.x0 - m, box.y0 - m, box.x1 + m, box.y1 + m);
+    queueNumbers();
   }
 
   function pushUndo() {
@@ -221,6 +222,7 @@
     el.textContent = changed ? 'Mask corrected: it will be saved with your read.'
       : (initialIsCorrection ? 'Your earlier correction, unchanged.' : 'Mask as loaded.');
     el.classList.toggle('changed', changed);
+    queueNumbers();
     if (state.ready) document.dispatchEvent(new CustomEvent('maskchange'));
   }
 
@@ -237,6 +239,61 @@
     }
     x.putImageData(img, 0, 0);
     return c.toDataURL('image/png').split(',')[1];
+  }
+
+  // ------------------------------------------------------------ live planimetry
+  // mm² of skin per review-picture pixel, as the pipeline computes it
+  // (calibration.geometry.PlaneGeometry.pixel_area_mm2 at the review picture's shape)
+  let areaMap = null;
+  let numbersQueued = false;
+
+  function buildAreaMap(p) {
+    const h = p.homography;
+    const sx = p.full_shape[1] / W;
+    const sy = p.full_shape[0] / H;
+    const det = h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1])
+      - h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0])
+      + h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]);
+    const map = new Float64Array(W * H);
+    for (let y = 0; y < H; y++) {
+      const Y = (y + 0.5) * sy - 0.5;
+      for (let x = 0; x < W; x++) {
+        const X = (x + 0.5) * sx - 0.5;
+        const w = h[2][0] * X + h[2][1] * Y + h[2][2];
+        map[y * W + x] = Math.abs(det / (w * w * w)) * sx * sy;
+      }
+    }
+    return map;
+  }
+
+  function areas() {
+    if (!areaMap) return null;
+    let epi = 0, raw = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const L = labels[i];
+      if (L === 1) epi += areaMap[i]; else if (L === 2) raw += areaMap[i];
+    }
+    const donor = epi + raw;
+    return { epithelialized_mm2: epi, raw_mm2: raw, donor_site_mm2: donor,
+             healed_percent: donor > 0 ? 100 * epi / donor : null };
+  }
+
+  function showNumbers() {
+    numbersQueued = false;
+    const a = areas();
+    if (!a) return;
+    const cm2 = (v) => (v / 100).toFixed(2) + ' cm²';
+    $('live-epi').textContent = cm2(a.epithelialized_mm2);
+    $('live-raw').textContent = cm2(a.raw_mm2);
+    $('live-donor').textContent = cm2(a.donor_site_mm2);
+    $('live-healed').textContent = a.healed_percent === null ? '—'
+      : a.healed_percent.toFixed(1) + ' %';
+  }
+
+  function queueNumbers() {
+    if (!areaMap || numbersQueued) return;
+    numbersQueued = true;
+    requestAnimationFrame(showNumbers);
   }
 
   function counts() {
@@ -396,6 +453,7 @@
 
   // -------------------------------------------------------------------- start
   async function start() {
+    if (cfg.planimetry && $('live-numbers')) areaMap = buildAreaMap(cfg.planimetry);
     try {
       await Promise.all([
         loadImage(cfg.photo).then((im) => { photo.src = im.src; }),
@@ -425,6 +483,7 @@
     shouldSendMask: () => cfg.editable && (isChanged() || Boolean(cfg.initial_is_correction)),
     maskPNG,
     counts,
+    areas,
     loadMask,
     fit,
   };

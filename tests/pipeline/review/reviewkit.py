@@ -74,7 +74,9 @@ class Study:
 
 def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float = 0.2,
                show_visit_day: bool = False, queue: bool = True,
-               subjects: tuple[str, ...] = SUBJECTS, days: tuple[int, ...] = DAYS) -> Study:
+               subjects: tuple[str, ...] = SUBJECTS, days: tuple[int, ...] = DAYS,
+               homography: list[list[float]] | None = None,
+               show_live_numbers: bool = False) -> Study:
     out = root / "processed"
     root.mkdir(parents=True, exist_ok=True)
     (root / "allocation.csv").write_text(
@@ -109,7 +111,10 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                     photo_info={"width": FULL[0], "height": FULL[1], "format": "JPEG",
                                 "metadata": {"DateTimeOriginal": "2026:03:01 10:15:00",
                                              "subject": subject}},
-                    calibration={"mm_per_px": MM_PER_PX, "tilt_deg": 3.0, "markers": (0, 1)},
+                    calibration={"mm_per_px": MM_PER_PX, "tilt_deg": 3.0, "markers": (0, 1),
+                                 **({"record": {"homography_image_to_plane_mm": homography,
+                                                "image_shape": [FULL[1], FULL[0]]}}
+                                    if homography is not None else {})},
                     segmentation={"model_name": "m", "model_sha256": "h", "mask_file": mask_rel,
                                   "overlay_file": over_rel},
                     measurement={"donor_site_area_mm2": epi + raw, "epithelialized_area_mm2": epi,
@@ -131,7 +136,8 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                      password=PASSWORDS[COORDINATOR], must_change=False)
             settings = StudyReviewSettings(reads_per_photo=reads_per_photo,
                                            repeat_fraction=repeat_fraction,
-                                           show_visit_day=show_visit_day, queue_seed=7)
+                                           show_visit_day=show_visit_day, queue_seed=7,
+                                           show_live_numbers=show_live_numbers)
             save_study_settings(c, settings)
         if queue:
             build_queue(s, settings=settings, created_by="test")
