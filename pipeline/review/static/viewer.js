@@ -26,18 +26,24 @@
 
   overlay.width = W;
   overlay.height = H;
+  if ($('sketch')) { $('sketch').width = W; $('sketch').height = H; }
   stage.style.width = W + 'px';
   stage.style.height = H + 'px';
 
   const state = {
     scale: 1, tx: 0, ty: 0, tool: 'pan', brushClass: 1, brushSize: 16,
-    outline: false, show: true, opacity: 0.45, ready: false,
+    outline: false, show: true, opacity: 0.45, ready: false, editOutline: false,
   };
   let labels = new Uint8Array(W * H);
   let initial = null;        // labels as loaded (to tell whether the mask was changed)
   let initialIsCorrection = false;
   const image = octx.createImageData(W, H);
-  const undoStack = [];
+  const history = [];        // undo steps (diffs), newest last
+  let future = [];           // redo steps
+  let historyBytes = 0;
+  let before = null;         // labels at the start of the edit in progress
+  const MAX_HISTORY_BYTES = 96 * 1024 * 1024;
+  let sketch = null;         // the polygon / lasso being drawn (image coordinates)
   let drag = null;
   let spaceDown = false;
 
@@ -120,6 +126,7 @@
     overlay.classList.toggle('pixelated', state.scale > 2);
     ring.style.width = ring.style.height = state.brushSize * state.scale + 'px';
     scaleBar();
+    if (sketch) drawSketch();
   }
 
   function fitScale() {
@@ -176,7 +183,8 @@
       const dy = y - cy;
       for (let x = xa; x <= xb; x++) {
         const dx = x - cx;
-        if (dx * dx + dy * dy <= r2) labels[y * W + x] = value;
+        const i = y * W + x;
+        if (dx * dx + dy * dy <= r2 && canWrite(i, value)) labels[i] = value;
       }
     }
     box.x0 = Math.min(box.x0, xa); box.y0 = Math.min(box.y0, ya);
@@ -197,16 +205,143 @@
     queueNumbers();
   }
 
-  function pushUndo() {
-    undoStack.push(labels.slice());
-    if (undoStack.length > 20) undoStack.shift();
+  // The donor-site outline (the pixels with a class) is locked unless "Edit outline" is on:
+  // painting then only changes classes inside the site, and the eraser does nothing.
+  function canWrite(i, value) {
+    return state.editOutline || (labels[i] !== 0 && value !== 0);
   }
 
-  function undo() {
-    if (!undoStack.length) return;
-    labels = undoStack.pop();
+  // ------------------------------------------------------------------ history
+  // Each edit is kept as the pixels it changed (old and new values), so undo and redo go
+  // back as far as MAX_HISTORY_BYTES allows (hundreds of strokes), not a fixed 20 copies.
+  function beginEdit() { before = labels.slice(); }
+
+  function endEdit() {
+    if (!before) return;
+    const idx = [];
+    for (let i = 0; i < labels.length; i++) if (labels[i] !== before[i]) idx.push(i);
+    if (idx.length) {
+      const I = Uint32Array.from(idx);
+      const o = new Uint8Array(I.length);
+      const n = new Uint8Array(I.length);
+      for (let k = 0; k < I.length; k++) { o[k] = before[I[k]]; n[k] = labels[I[k]]; }
+      history.push({ I, o, n });
+      historyBytes += 6 * I.length;
+      future = [];
+      while (historyBytes > MAX_HISTORY_BYTES && history.length > 1) {
+        historyBytes -= 6 * history.shift().I.length;
+      }
+    }
+    before = null;
     render();
     maskChanged();
+  }
+
+  function step(from, to, values) {
+    const h = from.pop();
+    if (!h) return;
+    const v = h[values];
+    for (let k = 0; k < h.I.length; k++) labels[h.I[k]] = v[k];
+    to.push(h);
+    historyBytes += (to === history ? 6 : -6) * h.I.length;
+    render();
+    maskChanged();
+  }
+  const undo = () => step(history, future, 'o');
+  const redo = () => step(future, history, 'n');
+
+  // ------------------------------------------------------------- region tools
+  function floodFill(p, value) {
+    const x0 = Math.floor(p.x), y0 = Math.floor(p.y);
+    if (x0 < 0 || y0 < 0 || x0 >= W || y0 >= H) return;
+    const seed = y0 * W + x0;
+    const from = labels[seed];
+    if (from === value) return;
+    if (!canWrite(seed, value)) { hint('The outline is locked: switch on Edit outline (X).'); return; }
+    const stack = new Int32Array(W * H);
+    let top = 0;
+    stack[top++] = seed;
+    labels[seed] = value;
+    while (top) {
+      const i = stack[--top];
+      const x = i % W;
+      const nb = [x > 0 ? i - 1 : -1, x < W - 1 ? i + 1 : -1, i - W, i + W];
+      for (const j of nb) {
+        if (j >= 0 && j < labels.length && labels[j] === from) { labels[j] = value; stack[top++] = j; }
+      }
+    }
+  }
+
+  function fillHoles(value) {
+    // background not connected to the picture's border is a hole in the site
+    const outside = new Uint8Array(W * H);
+    const stack = new Int32Array(W * H);
+    let top = 0;
+    const push = (i) => { if (labels[i] === 0 && !outside[i]) { outside[i] = 1; stack[top++] = i; } };
+    for (let x = 0; x < W; x++) { push(x); push((H - 1) * W + x); }
+    for (let y = 0; y < H; y++) { push(y * W); push(y * W + W - 1); }
+    while (top) {
+      const i = stack[--top];
+      const x = i % W;
+      if (x > 0) push(i - 1);
+      if (x < W - 1) push(i + 1);
+      if (i >= W) push(i - W);
+      if (i < (H - 1) * W) push(i + W);
+    }
+    for (let i = 0; i < labels.length; i++) if (labels[i] === 0 && !outside[i]) labels[i] = value;
+  }
+
+  function fillPolygon(points, value) {
+    if (points.length < 3) return;
+    const xs = points.map((q) => q.x), ys = points.map((q) => q.y);
+    const xa = Math.max(0, Math.floor(Math.min(...xs))), xb = Math.min(W, Math.ceil(Math.max(...xs)) + 1);
+    const ya = Math.max(0, Math.floor(Math.min(...ys))), yb = Math.min(H, Math.ceil(Math.max(...ys)) + 1);
+    if (xb <= xa || yb <= ya) return;
+    const c = document.createElement('canvas');
+    c.width = xb - xa;
+    c.height = yb - ya;
+    const x = c.getContext('2d', { willReadFrequently: true });
+    x.beginPath();
+    // pixel centres: the pixel (i, j) is inside when its centre (i + 0.5, j + 0.5) is
+    points.forEach((q, k) => (k ? x.lineTo : x.moveTo).call(x, q.x + 0.5 - xa, q.y + 0.5 - ya));
+    x.closePath();
+    x.fill();
+    const d = x.getImageData(0, 0, c.width, c.height).data;
+    for (let y = ya; y < yb; y++) {
+      for (let xx = xa; xx < xb; xx++) {
+        const i = y * W + xx;
+        if (d[4 * ((y - ya) * c.width + (xx - xa)) + 3] >= 128 && canWrite(i, value)) labels[i] = value;
+      }
+    }
+  }
+
+  function drawSketch() {
+    const c = $('sketch');
+    if (!c) return;
+    const x = c.getContext('2d');
+    x.clearRect(0, 0, W, H);
+    if (!sketch || !sketch.length) return;
+    x.lineWidth = 2 / state.scale;
+    x.strokeStyle = '#ffeb3b';
+    x.beginPath();
+    sketch.forEach((q, k) => (k ? x.lineTo : x.moveTo).call(x, q.x, q.y));
+    x.stroke();
+  }
+
+  function closeSketch() {
+    if (!sketch) return;
+    const pts = sketch;
+    sketch = null;
+    drawSketch();
+    if (pts.length < 3) return;
+    beginEdit();
+    fillPolygon(pts, state.brushClass);
+    endEdit();
+  }
+
+  function hint(text) {
+    const el = $('paint-hint');
+    if (el) el.textContent = text;
   }
 
   function isChanged() {
@@ -222,6 +357,14 @@
     el.textContent = changed ? 'Mask corrected: it will be saved with your read.'
       : (initialIsCorrection ? 'Your earlier correction, unchanged.' : 'Mask as loaded.');
     el.classList.toggle('changed', changed);
+    const warn = $('paint-warning');
+    if (warn && initial) {
+      let outside = 0;
+      for (let i = 0; i < labels.length; i++) if (labels[i] === 1 && initial[i] === 0) outside++;
+      warn.textContent = outside ? `Epithelialized painted outside the donor site as loaded ` +
+        `(${outside} px): check that it is not the sticker or intact skin.` : '';
+      warn.hidden = !outside;
+    }
     queueNumbers();
     if (state.ready) document.dispatchEvent(new CustomEvent('maskchange'));
   }
@@ -310,7 +453,11 @@
       b.classList.toggle('active', b.dataset.tool === tool);
     });
     viewport.dataset.tool = tool;
-    ring.hidden = tool === 'pan';
+    ring.hidden = !['brush', 'eraser'].includes(tool);
+    if (tool === 'eraser' && !state.editOutline) {
+      hint('The eraser changes the outline: switch on Edit outline (X) to use it.');
+    }
+    if (tool !== 'lasso' && sketch) { sketch = null; drawSketch(); }
   }
 
   function setOpacity(v) {
@@ -343,6 +490,13 @@
     ring.style.width = ring.style.height = state.brushSize * state.scale + 'px';
   }
 
+  function setEditOutline(v) {
+    state.editOutline = v;
+    const el = $('edit-outline');
+    if (el) el.checked = v;
+    hint(v ? 'Editing the outline: painting may add to or remove from the donor site.' : '');
+  }
+
   function setBrushClass(v) {
     state.brushClass = v;
     const s = $('brush-class');
@@ -362,9 +516,13 @@
     $('brush-size').addEventListener('input', (e) => setBrushSize(Number(e.target.value)));
     $('brush-class').addEventListener('change', (e) => setBrushClass(Number(e.target.value)));
     $('undo').addEventListener('click', undo);
+    $('redo').addEventListener('click', redo);
+    $('fill-holes').addEventListener('click', () => { beginEdit(); fillHoles(state.brushClass); endEdit(); });
+    $('edit-outline').addEventListener('change', (e) => setEditOutline(e.target.checked));
     $('reset-mask').addEventListener('click', async () => {
-      pushUndo();
+      beginEdit();
       await loadMask(cfg.model_mask);
+      endEdit();
     });
   }
 
@@ -374,11 +532,22 @@
     const panning = state.tool === 'pan' || e.button === 1 || spaceDown || !cfg.editable;
     if (!state.ready || (e.button !== 0 && e.button !== 1)) return;
     viewport.setPointerCapture(e.pointerId);
+    const p = toImage(e);
     if (panning) {
       drag = { mode: 'pan', x: e.clientX, y: e.clientY, tx: state.tx, ty: state.ty };
+    } else if (state.tool === 'fill') {
+      beginEdit();
+      floodFill(p, state.brushClass);
+      endEdit();
+    } else if (state.tool === 'lasso') {
+      // drag: a lasso, closed on release; clicks: polygon vertices (Enter or a double
+      // click closes, Esc cancels)
+      if (!sketch) sketch = [];
+      sketch.push(p);
+      drag = { mode: 'lasso', x: e.clientX, y: e.clientY, moved: false };
+      drawSketch();
     } else {
-      pushUndo();
-      const p = toImage(e);
+      beginEdit();
       drag = { mode: 'paint', last: p };
       paintLine(p, p);
     }
@@ -394,6 +563,9 @@
       state.tx = drag.tx + e.clientX - drag.x;
       state.ty = drag.ty + e.clientY - drag.y;
       apply();
+    } else if (drag.mode === 'lasso') {
+      if (Math.hypot(e.clientX - drag.x, e.clientY - drag.y) > 4) drag.moved = true;
+      if (drag.moved) { sketch.push(toImage(e)); drawSketch(); }
     } else {
       const p = toImage(e);
       paintLine(drag.last, p);
@@ -402,8 +574,10 @@
   });
 
   function endDrag() {
-    if (drag && drag.mode === 'paint') maskChanged();
+    const d = drag;
     drag = null;
+    if (d && d.mode === 'paint') endEdit();
+    if (d && d.mode === 'lasso' && d.moved) closeSketch();
   }
   viewport.addEventListener('pointerup', endDrag);
   viewport.addEventListener('pointercancel', endDrag);
@@ -412,6 +586,7 @@
     const r = viewport.getBoundingClientRect();
     zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
   }, { passive: false });
+  viewport.addEventListener('dblclick', () => { if (state.tool === 'lasso') closeSketch(); });
   window.addEventListener('resize', fit);
 
   // ------------------------------------------------------------------ keyboard
@@ -424,9 +599,13 @@
     if (e.key === 'Escape' && typing(e.target)) { e.target.blur(); return; }
     if (typing(e.target) || e.altKey || e.metaKey) return;
     if (e.ctrlKey) {
-      if (e.key === 'z' && cfg.editable) { undo(); e.preventDefault(); }
+      const k = e.key.toLowerCase();
+      if (cfg.editable && k === 'z' && !e.shiftKey) { undo(); e.preventDefault(); }
+      if (cfg.editable && (k === 'y' || (k === 'z' && e.shiftKey))) { redo(); e.preventDefault(); }
       return;
     }
+    if (sketch && e.key === 'Enter') { closeSketch(); e.preventDefault(); return; }
+    if (sketch && e.key === 'Escape') { sketch = null; drawSketch(); e.preventDefault(); return; }
     const actions = {
       o: () => setShow(!state.show),
       l: () => setOutline(!state.outline),
@@ -439,6 +618,9 @@
       h: () => setTool('pan'),
       b: () => setTool('brush'),
       e: () => setTool('eraser'),
+      g: () => setTool('fill'),
+      k: () => setTool('lasso'),
+      x: () => setEditOutline(!state.editOutline),
       1: () => setBrushClass(1),
       2: () => setBrushClass(2),
       '[': () => setBrushSize(state.brushSize * 0.8),
@@ -480,6 +662,10 @@
     get ready() { return state.ready; },
     get state() { return { ...state }; },
     isChanged,
+    undo,
+    redo,
+    get undoDepth() { return history.length; },
+    get redoDepth() { return future.length; },
     shouldSendMask: () => cfg.editable && (isChanged() || Boolean(cfg.initial_is_correction)),
     maskPNG,
     counts,

@@ -117,6 +117,7 @@ def test_read_a_photo_end_to_end(study):
             # brush raw (2) across a background strip of the picture: rows 8-12, x 20-60
             before = page.evaluate("window.reviewViewer.counts()")
             page.click("button[data-tool=brush]")
+            page.check("#edit-outline")   # the strip is outside the donor site
             page.select_option("#brush-class", "2")
             page.fill("#brush-size", "6")
             page.dispatch_event("#brush-size", "input")

@@ -59,6 +59,7 @@ def test_unsaved_work_survives_leaving_and_a_restart(study):
                 assert page.text_content("#form-error") == ""
                 # a brush stroke and a filled form
                 page.click("button[data-tool=brush]")
+                page.check("#edit-outline")   # the stroke leaves the donor site
                 box = page.locator("#viewport").bounding_box()
                 st = page.evaluate("window.reviewViewer.state")
 
