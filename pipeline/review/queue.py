@@ -27,7 +27,7 @@ from pipeline.review.errors import QueueError
 from pipeline.review.settings import StudyReviewSettings
 from pipeline.store import Store, utc_now
 
-__all__ = ["QueueBuild", "build_queue", "interleave", "place_repeats", "next_task",
+__all__ = ["QueueBuild", "build_queue", "interleave", "place_repeats", "next_task", "held_sql",
            "progress", "new_code"]
 
 
@@ -202,13 +202,34 @@ def build_queue(store: Store, *, settings: StudyReviewSettings, created_by: str)
     return QueueBuild(build_id, n_tasks, n_repeats, len(photos), tuple(per))
 
 
+#: 1 when the photo's current result carries a flag that holds it for a read (the model is
+#: unsure of it, or has not seen its like): such photos are read first.
+_HELD_SQL = """(SELECT COUNT(*) FROM qc_flags f WHERE f.result_id = (
+    SELECT r.result_id FROM results r WHERE r.photo_id = {photo} AND r.status = 'ok'
+    ORDER BY r.version DESC LIMIT 1) AND f.flag IN ({flags})) > 0"""
+
+
+def held_sql(photo: str = "t.photo_id") -> str:
+    """SQL that is 1 when ``photo``'s current result is held for a read (see qc)."""
+    from pipeline.qc import HOLD_FOR_READ_FLAGS
+
+    flags = ", ".join(f"'{f}'" for f in sorted(HOLD_FOR_READ_FLAGS))
+    return _HELD_SQL.format(photo=photo, flags=flags)
+
+
 def next_task(conn: sqlite3.Connection, assessor: str, *, exclude: str | None = None
               ) -> str | None:
-    """The code of the assessor's first unread task (other than ``exclude``), or None."""
+    """The code of the assessor's next unread task (other than ``exclude``), or None.
+
+    Photos held for a read (``low_confidence``, ``out_of_distribution``) come first, in
+    queue order; then the rest in queue order. Hidden repeats keep their place, so a repeat
+    is never pulled up next to its original.
+    """
     row = conn.execute(
         "SELECT task_code FROM review_tasks t WHERE assessor=? AND task_code IS NOT ? AND NOT "
         "EXISTS (SELECT 1 FROM review_reads r WHERE r.task_code=t.task_code) "
-        "ORDER BY position LIMIT 1", (assessor, exclude)).fetchone()
+        f"ORDER BY (t.is_repeat = 0 AND {held_sql()}) DESC, position LIMIT 1",
+        (assessor, exclude)).fetchone()
     return row[0] if row else None
 
 

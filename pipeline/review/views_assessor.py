@@ -34,7 +34,7 @@ from pipeline.review.images import (
     strip_jpeg_metadata,
 )
 from pipeline.review.planimetry import planimetry_config
-from pipeline.review.queue import next_task, progress
+from pipeline.review.queue import held_sql, next_task, progress
 from pipeline.review.reads import (
     REASONS,
     VERDICTS,
@@ -135,14 +135,22 @@ def viewer(code: str) -> str:
                         mm_per_px=review_mm_per_px(view.photo.mm_per_px, view.photo.full_width,
                                                    size[0]))
     cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
+    model_interval = None
     if study().show_live_numbers:
         cfg["planimetry"] = planimetry_of(view.photo)
+        row = conn.execute("SELECT healed_percent_low, healed_percent_high FROM assessments "
+                           "WHERE result_id=?", (view.photo.result_id,)).fetchone()
+        if row and row[0] is not None and row[1] is not None:
+            model_interval = (float(row[0]), float(row[1]))
+    # "the model is unsure" (never its numbers unless the study shows live numbers)
+    unsure = bool(conn.execute(f"SELECT {held_sql('?')}", (view.photo.photo_id,)).fetchone()[0])
     cfg["submit"] = url_for("assessor.submit", code=code)
     cfg["draft"] = url_for("drafts.draft", code=code)
     return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,
                            visit_day=view.photo.visit_day, previous=previous,
                            verdicts=VERDICTS, reasons=REASONS, done=done, total=total,
-                           position=view.position)
+                           position=view.position, model_unsure=unsure,
+                           model_interval=model_interval)
 
 
 @bp.route("/read/<code>/photo.jpg")
