@@ -143,6 +143,48 @@
     apply();
   }
 
+  // the donor site (pixels with a class) framed with a margin: a small site on a large
+  // photo opens big enough to judge; never smaller than "Fit"
+  function zoomToSite() {
+    let x0 = W, y0 = H, x1 = -1, y1 = -1;
+    for (let y = 0; y < H; y++) {
+      const row = y * W;
+      for (let x = 0; x < W; x++) {
+        if (labels[row + x]) {
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (y < y0) y0 = y;
+          y1 = y;
+        }
+      }
+    }
+    if (x1 < 0) { fit(); return; }
+    const r = viewport.getBoundingClientRect();
+    const bw = (x1 - x0 + 1) * 1.4, bh = (y1 - y0 + 1) * 1.4;
+    const s = Math.min(32, Math.max(fitScale(), Math.min(r.width / bw, r.height / bh)));
+    state.scale = s;
+    state.tx = r.width / 2 - (x0 + x1 + 1) / 2 * s;
+    state.ty = r.height / 2 - (y0 + y1 + 1) / 2 * s;
+    apply();
+  }
+
+  // brightness, contrast and gamma of the photo (for dark skin and dim photos); the
+  // overlay is not affected
+  function setLook(name, v) {
+    const el = $(name);
+    if (!el) return;
+    el.value = String(v);
+    const b = Number($('brightness').value), c = Number($('contrast').value);
+    const gm = Number($('gamma').value);
+    document.querySelectorAll('#gamma-filter feFuncR, #gamma-filter feFuncG, #gamma-filter feFuncB')
+      .forEach((f) => f.setAttribute('exponent', String(1 / gm)));
+    const filter = `brightness(${b}) contrast(${c})` + (gm !== 1 ? ' url(#gamma-filter)' : '');
+    photo.style.filter = filter;
+    const tiles = $('tiles');
+    if (tiles) tiles.style.filter = filter;
+    $(name + '-value').textContent = Number(v).toFixed(2);
+  }
+
   function zoomAt(factor, cx, cy) {
     const r = viewport.getBoundingClientRect();
     if (cx === undefined) { cx = r.width / 2; cy = r.height / 2; }
@@ -507,6 +549,15 @@
   $('opacity').addEventListener('input', (e) => setOpacity(Number(e.target.value)));
   $('outline').addEventListener('change', (e) => setOutline(e.target.checked));
   $('fit').addEventListener('click', fit);
+  if ($('zoom-site')) $('zoom-site').addEventListener('click', zoomToSite);
+  for (const name of ['brightness', 'contrast', 'gamma']) {
+    if ($(name)) $(name).addEventListener('input', (e) => setLook(name, Number(e.target.value)));
+  }
+  if ($('look-reset')) {
+    $('look-reset').addEventListener('click', () => {
+      for (const name of ['brightness', 'contrast', 'gamma']) setLook(name, 1);
+    });
+  }
   $('zoom-in').addEventListener('click', () => zoomAt(1.25));
   $('zoom-out').addEventListener('click', () => zoomAt(0.8));
   document.querySelectorAll('.tool').forEach((b) => {
@@ -612,6 +663,7 @@
       ',': () => setOpacity(state.opacity - 0.1),
       '.': () => setOpacity(state.opacity + 0.1),
       f: fit,
+      z: zoomToSite,
       '+': () => zoomAt(1.25),
       '=': () => zoomAt(1.25),
       '-': () => zoomAt(0.8),
@@ -644,7 +696,7 @@
       initialIsCorrection = Boolean(cfg.initial_is_correction);
       maskChanged();
       $('loading').hidden = true;
-      fit();
+      zoomToSite();
       setOpacity(state.opacity);
       setBrushSize(state.brushSize);
       setTool(state.tool);
@@ -672,6 +724,7 @@
     areas,
     loadMask,
     fit,
+    zoomToSite,
   };
   start();
 })();

@@ -108,7 +108,10 @@ def test_read_a_photo_end_to_end(study):
             # zoom with the wheel, then fit again
             box = page.locator("#viewport").bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            site_scale = page.evaluate("window.reviewViewer.state.scale")   # opened on the site
+            page.keyboard.press("f")
             fit_scale = page.evaluate("window.reviewViewer.state.scale")
+            assert site_scale > fit_scale * 1.05
             page.mouse.wheel(0, -400)
             wait_until(page, f"window.reviewViewer.state.scale > {fit_scale * 1.2}")
             page.keyboard.press("f")

@@ -60,6 +60,7 @@ def test_unsaved_work_survives_leaving_and_a_restart(study):
                 # a brush stroke and a filled form
                 page.click("button[data-tool=brush]")
                 page.check("#edit-outline")   # the stroke leaves the donor site
+                page.evaluate("window.reviewViewer.fit()")   # it opens on the site
                 box = page.locator("#viewport").bounding_box()
                 st = page.evaluate("window.reviewViewer.state")
 

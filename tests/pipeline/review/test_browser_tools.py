@@ -36,6 +36,27 @@ def test_region_tools_outline_lock_and_long_undo(study):
             page.wait_for_url("**/queue")
             page.goto(f"{live.url}/read/{code}")
             page.wait_for_selector("#viewport[data-ready='1']")
+            # it opens framed on the donor site (larger than "Fit"); Z frames it again
+            site = page.evaluate("window.reviewViewer.state")
+            page.evaluate("window.reviewViewer.fit()")
+            fit = page.evaluate("window.reviewViewer.state")
+            assert site["scale"] > fit["scale"] * 1.05
+            page.focus("#viewport")
+            page.keyboard.press("z")
+            assert page.evaluate("window.reviewViewer.state.scale") == site["scale"]
+            # brightness, contrast, gamma act on the photo only
+            page.click("details.look summary")
+            for name, value in (("brightness", "1.5"), ("contrast", "1.2"), ("gamma", "2")):
+                page.fill(f"#{name}", value)
+                page.dispatch_event(f"#{name}", "input")
+            flt = page.eval_on_selector("#photo", "e => e.style.filter")
+            assert "brightness(1.5)" in flt and "contrast(1.2)" in flt and "gamma-filter" in flt
+            assert page.get_attribute("#gamma-filter feFuncR", "exponent") == "0.5"
+            assert not page.eval_on_selector("#overlay", "e => e.style.filter")
+            page.click("#look-reset")
+            assert page.eval_on_selector("#photo", "e => e.style.filter") == \
+                "brightness(1) contrast(1)"
+            page.evaluate("window.reviewViewer.fit()")
             box = page.locator("#viewport").bounding_box()
             st = page.evaluate("window.reviewViewer.state")
 

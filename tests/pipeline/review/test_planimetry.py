@@ -119,6 +119,7 @@ def test_page_numbers_equal_the_pipelines(tmp_path):
             # an edited mask: paint raw across the epithelialized part
             page.click("button[data-tool=brush]")
             page.select_option("#brush-class", "2")
+            page.evaluate("window.reviewViewer.fit()")   # it opens on the site
             box = page.locator("#viewport").bounding_box()
             st_ = page.evaluate("window.reviewViewer.state")
             x0, y0 = box["x"] + st_["tx"], box["y"] + st_["ty"]
