@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
+from pipeline.errors import PipelineError
+from pipeline.manifest import safe_join
 from pipeline.overlay import CLASS_COLOURS
 from pipeline.review.context import (
     appdb,
@@ -47,6 +50,7 @@ from pipeline.review.reads import (
     save_read,
     task_view,
 )
+from pipeline.review.tiles import TILE, ensure_pyramid, pyramid_levels, tile_path
 
 bp = Blueprint("assessor", __name__)
 _CODE = re.compile(r"T[0-9A-F]{10}")
@@ -135,6 +139,7 @@ def viewer(code: str) -> str:
                         mm_per_px=review_mm_per_px(view.photo.mm_per_px, view.photo.full_width,
                                                    size[0]))
     cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
+    cfg["deepzoom"] = deepzoom_of(view, size)
     model_interval = None
     if study().show_live_numbers:
         cfg["planimetry"] = planimetry_of(view.photo)
@@ -162,6 +167,56 @@ def photo(code: str) -> Response:
         return image_response(strip_jpeg_metadata(path.read_bytes()), "image/jpeg")
     except (ReviewImageError, OSError):
         abort(404)
+
+
+@bp.route("/read/<code>/tiles/<int:level>/<int:tx>_<int:ty>.jpg")
+@role_required("assessor")
+def tile(code: str, level: int, tx: int, ty: int) -> Response:
+    """A tile of the full-resolution photo (the pyramid is made on first request)."""
+    view = _task(code)
+    out = config().out_dir
+    found = _original(view)
+    if found is None:
+        abort(404)
+    try:
+        review_w = picture_size(review_picture(out, view.photo.overlay_file)[0])[0]
+        pyramid = ensure_pyramid(out, photo_id=view.photo.photo_id,
+                                 result_id=view.photo.result_id, original=found[0],
+                                 sha256=found[1],
+                                 record_json=view.photo.calibration_record,
+                                 review_width=review_w)
+        if not 0 <= level < pyramid.levels:
+            abort(404)
+        path = tile_path(out, view.photo.photo_id, view.photo.result_id, level, tx, ty)
+        return image_response(path.read_bytes(), "image/jpeg")
+    except (ReviewImageError, PipelineError, OSError):
+        abort(404)
+
+
+def _original(view: TaskView) -> tuple[Path, str] | None:
+    """The original photo file and its registered sha256, when it is still there."""
+    row = store().conn.execute("SELECT manifest, source_name, sha256 FROM photos WHERE "
+                               "photo_id=?", (view.photo.photo_id,)).fetchone()
+    try:
+        path = safe_join(Path(row["manifest"]).parent, row["source_name"],
+                         where="the original photo")
+    except PipelineError:
+        return None
+    return (path, row["sha256"]) if path.is_file() else None
+
+
+def deepzoom_of(view: TaskView, review_size: tuple[int, int]) -> dict | None:
+    """The viewer's deep-zoom config: a tile URL pattern under the task's opaque code."""
+    w, h = view.photo.full_width, view.photo.full_height
+    if not w or not h:
+        return None
+    levels = pyramid_levels(w, review_size[0])
+    if levels == 0 or _original(view) is None:
+        return None
+    k = code_for("tiles", view.task_code, view.photo.result_id)
+    url = url_for("assessor.tile", code=view.task_code, level=0, tx=0, ty=0, k=k)
+    return {"url": url.replace("/tiles/0/0_0.jpg", "/tiles/{level}/{x}_{y}.jpg"),
+            "full_width": w, "full_height": h, "levels": levels, "tile": TILE}
 
 
 @bp.route("/read/<code>/mask.png")

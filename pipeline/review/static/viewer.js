@@ -120,8 +120,79 @@
     octx.putImageData(image, 0, 0, x0, y0, x1 - x0, y1 - y0);
   }
 
+  // --------------------------------------------------------------- deep zoom
+  // Tiles of the full-resolution photo over the review picture once it is magnified: the
+  // level whose pixels are closest to the screen's, only the tiles in view.
+  const dz = cfg.deepzoom;
+  const tileLayer = $('tiles');
+  const tiles = new Map();    // "level/x/y" -> img
+  let tileLevel = -1;
+  let tilesQueued = false;
+  const tileStats = { requested: 0, loaded: 0, lastStepMs: null };
+
+  function updateTiles() {
+    tilesQueued = false;
+    if (!dz || !tileLayer) return;
+    const k = W / dz.full_width;                 // review px per full px
+    const screenPerFull = state.scale * k;
+    if (state.scale <= 1.05) {                    // the review picture is sharp enough
+      tileLayer.hidden = true;
+      return;
+    }
+    tileLayer.hidden = false;
+    const level = Math.max(0, Math.min(dz.levels - 1, Math.floor(Math.log2(1 / screenPerFull))));
+    if (level !== tileLevel) {
+      tiles.forEach((im) => im.remove());
+      tiles.clear();
+      tileLevel = level;
+    }
+    const f = 2 ** level;                          // full px per level px
+    const r = viewport.getBoundingClientRect();
+    const toFull = (v, t) => (v - t) / state.scale / k;
+    const span = dz.tile * f;
+    const lw = Math.ceil(dz.full_width / f), lh = Math.ceil(dz.full_height / f);
+    const nx = Math.ceil(lw / dz.tile), ny = Math.ceil(lh / dz.tile);
+    const xa = Math.max(0, Math.floor(toFull(0, state.tx) / span));
+    const xb = Math.min(nx - 1, Math.floor(toFull(r.width, state.tx) / span));
+    const ya = Math.max(0, Math.floor(toFull(0, state.ty) / span));
+    const yb = Math.min(ny - 1, Math.floor(toFull(r.height, state.ty) / span));
+    const t0 = performance.now();
+    let pending = 0;
+    for (let y = ya; y <= yb; y++) {
+      for (let x = xa; x <= xb; x++) {
+        const key = `${level}/${x}/${y}`;
+        if (tiles.has(key)) continue;
+        const im = new Image();
+        im.draggable = false;
+        im.className = 'tile';
+        const tw = Math.min(dz.tile, lw - x * dz.tile), th = Math.min(dz.tile, lh - y * dz.tile);
+        im.style.left = (x * span * k) + 'px';
+        im.style.top = (y * span * k) + 'px';
+        im.style.width = (tw * f * k) + 'px';
+        im.style.height = (th * f * k) + 'px';
+        pending++;
+        im.onload = () => {
+          tileStats.loaded++;
+          if (--pending === 0) tileStats.lastStepMs = performance.now() - t0;
+        };
+        im.src = dz.url.replace('{level}', level).replace('{x}', x).replace('{y}', y);
+        tileStats.requested++;
+        tiles.set(key, im);
+        tileLayer.appendChild(im);
+      }
+    }
+    if (pending === 0) tileStats.lastStepMs = performance.now() - t0;
+  }
+
+  function queueTiles() {
+    if (!dz || tilesQueued) return;
+    tilesQueued = true;
+    requestAnimationFrame(updateTiles);
+  }
+
   // ------------------------------------------------------------ zoom and pan
   function apply() {
+    queueTiles();
     stage.style.transform = `translate(${state.tx}px, ${state.ty}px) scale(${state.scale})`;
     overlay.classList.toggle('pixelated', state.scale > 2);
     ring.style.width = ring.style.height = state.brushSize * state.scale + 'px';
@@ -725,6 +796,8 @@
     loadMask,
     fit,
     zoomToSite,
+    zoomAt,
+    get tileStats() { return { ...tileStats, shown: tileLayer && !tileLayer.hidden, level: tileLevel }; },
   };
   start();
 })();

@@ -61,6 +61,16 @@ def labels_for(k: int) -> np.ndarray:
     return lab
 
 
+def original_for(k: int) -> np.ndarray:
+    """A full-resolution original (BGR, FULL size) with fine detail: a 1-pixel grid whose
+    phase varies with k, invisible in the half-size review picture."""
+    w, h = FULL
+    img = np.full((h, w, 3), (130, 150, 205), np.uint8)
+    img[(k % 3)::3, :, 1] = 60
+    img[:, (k % 4)::4, 2] = 250
+    return img
+
+
 @dataclass(frozen=True)
 class Study:
     out_dir: Path
@@ -76,7 +86,8 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                show_visit_day: bool = False, queue: bool = True,
                subjects: tuple[str, ...] = SUBJECTS, days: tuple[int, ...] = DAYS,
                homography: list[list[float]] | None = None,
-               show_live_numbers: bool = False) -> Study:
+               show_live_numbers: bool = False, originals: bool = False,
+               colour_matrix: list[list[float]] | None = None) -> Study:
     out = root / "processed"
     root.mkdir(parents=True, exist_ok=True)
     (root / "allocation.csv").write_text(
@@ -90,8 +101,16 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
         for subject in subjects:
             for day in days:
                 name = f"photos/{subject}/{subject}_2026-03-{day + 1:02d}_D{day:03d}.jpg"
-                rec = s.register_photo(manifest="/study/manifest.csv", source_name=name,
-                                       sha256=hashlib.sha256(name.encode()).hexdigest(),
+                manifest, sha = "/study/manifest.csv", hashlib.sha256(name.encode()).hexdigest()
+                if originals:   # a real full-resolution original next to a manifest
+                    name = name[:-4] + ".png"
+                    manifest = str(root / "study" / "manifest.csv")
+                    path = root / "study" / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    ok, png = cv2.imencode(".png", original_for(k))
+                    path.write_bytes(png.tobytes())
+                    sha = hashlib.sha256(png.tobytes()).hexdigest()
+                rec = s.register_photo(manifest=manifest, source_name=name, sha256=sha,
                                        size_bytes=1000, subject_id=subject, visit_day=day,
                                        site="thigh-left")
                 pid = rec.photo_id
@@ -112,9 +131,13 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                                 "metadata": {"DateTimeOriginal": "2026:03:01 10:15:00",
                                              "subject": subject}},
                     calibration={"mm_per_px": MM_PER_PX, "tilt_deg": 3.0, "markers": (0, 1),
-                                 **({"record": {"homography_image_to_plane_mm": homography,
-                                                "image_shape": [FULL[1], FULL[0]]}}
-                                    if homography is not None else {})},
+                                 "record": {
+                                     **({"homography_image_to_plane_mm": homography,
+                                         "image_shape": [FULL[1], FULL[0]]}
+                                        if homography is not None else {}),
+                                     **({"colour": {"method": "linear", "degree": 1,
+                                                    "matrix": colour_matrix}}
+                                        if colour_matrix is not None else {})}},
                     segmentation={"model_name": "m", "model_sha256": "h", "mask_file": mask_rel,
                                   "overlay_file": over_rel},
                     measurement={"donor_site_area_mm2": epi + raw, "epithelialized_area_mm2": epi,
