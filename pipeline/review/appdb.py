@@ -5,6 +5,9 @@ schema stays untouched:
 
 - ``secrets``: the key that makes opaque URL codes (:mod:`pipeline.review.opaque`), made
   once with :func:`secrets.token_bytes` and never shown.
+- ``decision_details``: for each adjudication decision (``review_adjudications`` in the
+  study store), the mask it adopts (the model's, one read's correction, or none) and its
+  reason, kept apart from the comment.
 - ``drafts``: an assessor's unsaved work on a task (form fields as JSON, the edited mask as a
   grey-coded PNG), autosaved by the viewer and offered again on return; one row per
   (assessor, task), replaced by each autosave and deleted when the read is saved. A draft is
@@ -26,7 +29,7 @@ from pipeline.review.errors import DraftError, ReviewError
 from pipeline.store import utc_now
 from pipeline.store_schema import split_sql
 
-__all__ = ["AppDB", "Draft", "APP_DB_NAME", "MAX_DRAFT_BYTES"]
+__all__ = ["AppDB", "Draft", "DecisionDetails", "APP_DB_NAME", "MAX_DRAFT_BYTES"]
 
 APP_DB_NAME = "review/app.sqlite"
 #: Largest draft (form JSON plus mask PNG) accepted, in bytes.
@@ -39,6 +42,15 @@ _MIGRATIONS = [
         form TEXT NOT NULL, mask_png BLOB, updated_utc TEXT NOT NULL,
         PRIMARY KEY (assessor, task_code));
     """,
+    # 2: what an adjudication decision adopts, and its reason (beside review_adjudications)
+    """
+    CREATE TABLE decision_details (
+        adjudication_id INTEGER PRIMARY KEY,
+        adopted_mask TEXT NOT NULL CHECK (adopted_mask IN ('model', 'read', 'none')),
+        adopted_read_id INTEGER, reason TEXT, created_utc TEXT NOT NULL);
+    CREATE TRIGGER decision_details_no_update BEFORE UPDATE ON decision_details
+    BEGIN SELECT RAISE(ABORT, 'decision_details is append-only'); END;
+    """,
 ]
 
 
@@ -49,6 +61,16 @@ class Draft:
     form: dict[str, Any]
     mask_png: bytes | None
     updated_utc: str
+
+
+@dataclass(frozen=True)
+class DecisionDetails:
+    """What an adjudication decision adopts (``model``, ``read`` with its id, or ``none``)
+    and its reason."""
+
+    adopted_mask: str
+    adopted_read_id: int | None
+    reason: str | None
 
 
 class AppDB:
@@ -118,3 +140,14 @@ class AppDB:
     def discard_draft(self, assessor: str, task_code: str) -> None:
         self.conn.execute("DELETE FROM drafts WHERE assessor=? AND task_code=?",
                           (assessor, task_code))
+
+    # ---------------------------------------------------------------- decisions
+    def save_decision_details(self, adjudication_id: int, details: DecisionDetails) -> None:
+        self.conn.execute("INSERT INTO decision_details VALUES (?,?,?,?,?)",
+                          (adjudication_id, details.adopted_mask, details.adopted_read_id,
+                           details.reason, utc_now()))
+
+    def decision_details(self) -> dict[int, DecisionDetails]:
+        return {r[0]: DecisionDetails(r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT adjudication_id, adopted_mask, adopted_read_id, reason "
+            "FROM decision_details")}

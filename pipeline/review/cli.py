@@ -170,12 +170,18 @@ def export(
     """Write every version of every read as CSV for analysts."""
     from pipeline.review.reads import export_reads
 
-    _, store = _open(processed)
+    cfg, store = _open(processed)
     with store:
         n = export_reads(store.conn, out)
         typer.echo(f"{n} read versions written to {out}")
         if adjudications is not None:
             from pipeline.review.adjudication import export_decisions
+            from pipeline.review.appdb import AppDB
 
-            m = export_decisions(store.conn, adjudications)
+            db = AppDB.open(cfg.out_dir)
+            try:
+                details = db.decision_details()
+            finally:
+                db.close()
+            m = export_decisions(store.conn, adjudications, details)
             typer.echo(f"{m} adjudication decisions written to {adjudications}")

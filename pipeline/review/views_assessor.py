@@ -154,7 +154,7 @@ def viewer(code: str) -> str:
     return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,
                            visit_day=view.photo.visit_day, previous=previous,
                            verdicts=VERDICTS, reasons=REASONS, done=done, total=total,
-                           position=view.position, model_unsure=unsure,
+                           position=view.position, model_unsure=unsure, editable=True,
                            model_interval=model_interval)
 
 

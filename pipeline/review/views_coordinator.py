@@ -10,8 +10,16 @@ import re
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
-from pipeline.review.adjudication import Item, adjudication_items, get_item, save_decision
+from pipeline.review.adjudication import (
+    Item,
+    adjudication_items,
+    decisions_csv,
+    get_item,
+    save_decision,
+)
+from pipeline.review.appdb import DecisionDetails
 from pipeline.review.context import (
+    appdb,
     code_for,
     config,
     image_response,
@@ -20,6 +28,7 @@ from pipeline.review.context import (
     study,
     user,
 )
+from pipeline.review.dictionary import dictionary_csv
 from pipeline.review.errors import QueueError, ReadError, ReviewError, ReviewImageError
 from pipeline.review.images import (
     browser_mask,
@@ -30,7 +39,15 @@ from pipeline.review.images import (
     strip_jpeg_metadata,
 )
 from pipeline.review.queue import build_queue, progress
-from pipeline.review.reads import REASONS, VERDICTS, PhotoView, Read, ReadInput, photo_view
+from pipeline.review.reads import (
+    REASONS,
+    VERDICTS,
+    PhotoView,
+    Read,
+    ReadInput,
+    photo_view,
+    reads_csv,
+)
 from pipeline.review.settings import StudyReviewSettings, save_study_settings
 from pipeline.review.views_assessor import review_mm_per_px, viewer_config
 
@@ -103,7 +120,17 @@ def _current(item: Item) -> PhotoView:
 def adjudication() -> str:
     items = adjudication_items(store().conn, threshold=study().disagreement_threshold,
                                include_closed=True)
-    return render_template("adjudication_list.html", user=user(), items=items)
+    details = appdb().decision_details()
+    read_names = {r.read_id: f"{r.assessor}'s correction" for it in items for r in it.reads}
+    adopted = {}
+    for it in items:
+        d = it.decision and details.get(it.decision.adjudication_id)
+        if d:
+            adopted[it.item_code] = (read_names.get(d.adopted_read_id, "a correction")
+                                     if d.adopted_mask == "read" else
+                                     {"model": "model's", "none": "none"}[d.adopted_mask])
+    return render_template("adjudication_list.html", user=user(), items=items,
+                           adopted=adopted)
 
 
 @bp.route("/adjudication/<code>", methods=["GET", "POST"])
@@ -117,8 +144,10 @@ def adjudicate(code: str) -> Response | str:
             decision = ReadInput(estimate_percent=f.get("estimate_percent") or None,
                                  verdict=f.get("verdict", ""), reason=f.get("reason") or None,
                                  comment=f.get("comment"))
-            save_decision(store(), coordinator=user().name, item_code=code,
-                          decision=decision, threshold=study().disagreement_threshold)
+            details = _adopted(item, f.get("adopted_mask", ""), decision.reason)
+            saved = save_decision(store(), coordinator=user().name, item_code=code,
+                                  decision=decision, threshold=study().disagreement_threshold)
+            appdb().save_decision_details(saved.adjudication_id, details)
             return redirect(url_for("coordinator.adjudication"))
         except ReadError as exc:
             message = str(exc)
@@ -141,6 +170,17 @@ def adjudicate(code: str) -> Response | str:
     return render_template("adjudicate.html", user=user(), item=item, cfg=cfg,
                            verdicts=VERDICTS, reasons=REASONS, message=message,
                            visit_day=cur.visit_day, read_code=read_code)
+
+
+def _adopted(item: Item, choice: str, reason: str | None) -> DecisionDetails:
+    """The mask a decision adopts: ``model``, ``none`` or a read's code (``R…``)."""
+    if choice in ("model", "none"):
+        return DecisionDetails(choice, None, reason)
+    read = next((r for r in item.reads if r.corrected_mask_file and read_code(r) == choice),
+                None)
+    if read is None:
+        raise ReadError("choose which mask the decision adopts")
+    return DecisionDetails("read", read.read_id, reason)
 
 
 @bp.route("/adjudication/<code>/photo.jpg")
@@ -183,3 +223,23 @@ def read_mask(code: str, rcode: str) -> Response:
     except ReviewImageError:
         abort(404)
     return image_response(data, "image/png")
+
+
+_EXPORTS = {"reads.csv", "adjudications.csv", "data-dictionary.csv"}
+
+
+@bp.route("/export/<name>")
+@role_required("coordinator")
+def export(name: str) -> Response:
+    """The analysts' CSVs as downloads (the same as ``donorsite review export``)."""
+    if name not in _EXPORTS:
+        abort(404)
+    if name == "reads.csv":
+        data, _ = reads_csv(store().conn)
+    elif name == "adjudications.csv":
+        data, _ = decisions_csv(store().conn, appdb().decision_details())
+    else:
+        data = dictionary_csv()
+    resp = Response(data, mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
