@@ -40,6 +40,7 @@ class QueueBuild:
     n_repeats: int
     n_photos: int
     per_assessor: tuple[tuple[str, int], ...]
+    n_moved: int = 0
 
 
 def new_code(prefix: str) -> str:
@@ -142,6 +143,10 @@ def _readable_photos(store: Store) -> list[tuple[str, str]]:
 def build_queue(store: Store, *, settings: StudyReviewSettings, created_by: str) -> QueueBuild:
     """Add tasks so that every readable photo has ``reads_per_photo`` assessors.
 
+    An active assessor who still has no task after that (added mid-study, when no photo
+    needs another read) receives a fair share of the others' unread first showings
+    (:func:`pipeline.review.assign.share_with_newcomers`).
+
     Raises
     ------
     QueueError
@@ -199,7 +204,12 @@ def build_queue(store: Store, *, settings: StudyReviewSettings, created_by: str)
             per.append((a, len(order)))
         c.execute("UPDATE review_queue_builds SET n_tasks=? WHERE build_id=?",
                   (n_tasks, build_id))
-    return QueueBuild(build_id, n_tasks, n_repeats, len(photos), tuple(per))
+        # an assessor who joined mid-study and still has nothing (no photo needed another
+        # read) takes a fair share of the others' unread first showings
+        from pipeline.review.assign import share_with_newcomers
+
+        shared = share_with_newcomers(c, created_by=created_by)
+    return QueueBuild(build_id, n_tasks, n_repeats, len(photos), tuple(per), shared.n_moved)
 
 
 #: 1 when the photo's current result carries a flag that holds it for a read (the model is

@@ -18,6 +18,7 @@ from pipeline.review.adjudication import (
     save_decision,
 )
 from pipeline.review.appdb import DecisionDetails
+from pipeline.review.assign import deactivate, reassign_unread
 from pipeline.review.context import (
     appdb,
     code_for,
@@ -62,10 +63,13 @@ def home() -> str:
     assessors = [r[0] for r in conn.execute(
         "SELECT name FROM review_users WHERE role='assessor' AND active=1 ORDER BY name")]
     rows = [(a, *progress(conn, a)) for a in assessors]
+    inactive = [r[0] for r in conn.execute(
+        "SELECT name FROM review_users WHERE role='assessor' AND active=0 ORDER BY name")]
     s = study()
     n_open = len(adjudication_items(conn, threshold=s.disagreement_threshold))
     n_photos = conn.execute("SELECT COUNT(*) FROM review_items").fetchone()[0]
     return render_template("coord_home.html", user=user(), rows=rows, settings=s,
+                           inactive=inactive, assessors=assessors,
                            n_open=n_open, n_photos=n_photos, message=request.args.get("m"))
 
 
@@ -75,6 +79,39 @@ def queue() -> Response:
     try:
         built = build_queue(store(), settings=study(), created_by=user().name)
         m = f"added {built.n_tasks} tasks ({built.n_repeats} hidden repeats)"
+        if built.n_moved:
+            m += f"; {built.n_moved} unread tasks moved to new assessors"
+    except QueueError as exc:
+        m = str(exc)
+    return redirect(url_for("coordinator.home", m=m))
+
+
+@bp.route("/users/<name>/deactivate", methods=["POST"])
+@role_required("coordinator")
+def deactivate_user(name: str) -> Response:
+    """Deactivate an assessor: no more logins, reads kept, unread tasks to the others."""
+    if name == user().name:
+        return redirect(url_for("coordinator.home", m="you cannot deactivate yourself"))
+    try:
+        moved = deactivate(store(), name, created_by=user().name)
+        m = f"{name} deactivated; {moved.n_moved} unread tasks moved"
+        if moved.stuck:
+            m += f", {moved.stuck} could not move (every other assessor has those photos)"
+    except QueueError as exc:
+        m = str(exc)
+    return redirect(url_for("coordinator.home", m=m))
+
+
+@bp.route("/users/<name>/reassign", methods=["POST"])
+@role_required("coordinator")
+def reassign_user(name: str) -> Response:
+    """Move an assessor's unread tasks to another assessor (or spread them)."""
+    target = request.form.get("to") or None
+    try:
+        moved = reassign_unread(store(), source=name, target=target, created_by=user().name)
+        m = f"{moved.n_moved} unread tasks of {name} moved"
+        if moved.stuck:
+            m += f", {moved.stuck} could not move"
     except QueueError as exc:
         m = str(exc)
     return redirect(url_for("coordinator.home", m=m))
