@@ -144,6 +144,14 @@ def test_region_tools_outline_lock_and_long_undo(study):
             key("Control+Shift+z")
             page.evaluate("() => { for (let k = 0; k < 23; k++) window.reviewViewer.redo(); }")
             assert page.evaluate("window.reviewViewer.maskPNG()") == after
+            # a 1366x768 laptop: "Save and next" stays in view, at the panel's foot
+            page.set_viewport_size({"width": 1366, "height": 768})
+            page.evaluate("window.scrollTo(0, 0)")
+            b = page.locator("#submit").bounding_box()
+            assert b["y"] >= 0 and b["y"] + b["height"] <= 768, b
+            hit = page.evaluate(f"document.elementFromPoint({b['x'] + b['width'] / 2}, "
+                                f"{b['y'] + b['height'] / 2}).closest('#submit') !== null")
+            assert hit
             assert not problems, problems
         finally:
             browser.close()
