@@ -50,7 +50,7 @@ from pipeline.review.reads import (
     reads_csv,
 )
 from pipeline.review.settings import StudyReviewSettings, save_study_settings
-from pipeline.review.views_assessor import review_mm_per_px, viewer_config
+from pipeline.review.views_assessor import planimetry_of, review_mm_per_px, viewer_config
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coord")
 _ITEM = re.compile(r"J[0-9A-F]{10}")
@@ -204,6 +204,7 @@ def adjudicate(code: str) -> Response | str:
     cfg["read_masks"] = {read_code(r): url_for("coordinator.read_mask", code=code,
                                                rcode=read_code(r))
                          for r in item.reads if r.corrected_mask_file}
+    cfg["planimetry"] = planimetry_of(cur)   # areas of the masks compared
     return render_template("adjudicate.html", user=user(), item=item, cfg=cfg,
                            verdicts=VERDICTS, reasons=REASONS, message=message,
                            visit_day=cur.visit_day, read_code=read_code)

@@ -35,6 +35,7 @@
     outline: false, show: true, opacity: 0.45, ready: false, editOutline: false,
   };
   let labels = new Uint8Array(W * H);
+  let diff = null;           // another mask to compare with (difference map), or null
   let initial = null;        // labels as loaded (to tell whether the mask was changed)
   let initialIsCorrection = false;
   const image = octx.createImageData(W, H);
@@ -109,7 +110,9 @@
       for (let x = x0; x < x1; x++, i++) {
         const L = labels[i];
         const o = 4 * i;
-        if (L > 0 && (!state.outline || isEdge(i, x, y, L))) {
+        if (diff && diff[i] !== L) {             // the two masks compared disagree here
+          d[o] = 255; d[o + 1] = 0; d[o + 2] = 255; d[o + 3] = 255;
+        } else if (L > 0 && (!state.outline || isEdge(i, x, y, L))) {
           const c = colours[L];
           d[o] = c[0]; d[o + 1] = c[1]; d[o + 2] = c[2]; d[o + 3] = 255;
         } else {
@@ -522,11 +525,11 @@
     return map;
   }
 
-  function areas() {
+  function areas(of = labels) {
     if (!areaMap) return null;
     let epi = 0, raw = 0;
-    for (let i = 0; i < labels.length; i++) {
-      const L = labels[i];
+    for (let i = 0; i < of.length; i++) {
+      const L = of[i];
       if (L === 1) epi += areaMap[i]; else if (L === 2) raw += areaMap[i];
     }
     const donor = epi + raw;
@@ -537,7 +540,7 @@
   function showNumbers() {
     numbersQueued = false;
     const a = areas();
-    if (!a) return;
+    if (!a || !$('live-epi')) return;
     const cm2 = (v) => (v / 100).toFixed(2) + ' cm²';
     $('live-epi').textContent = cm2(a.epithelialized_mm2);
     $('live-raw').textContent = cm2(a.raw_mm2);
@@ -620,6 +623,26 @@
   $('opacity').addEventListener('input', (e) => setOpacity(Number(e.target.value)));
   $('outline').addEventListener('change', (e) => setOutline(e.target.checked));
   $('fit').addEventListener('click', fit);
+
+  // compare the photo with the overlay: a swipe (the overlay only left of a line) and a
+  // flicker (the overlay on and off twice a second)
+  let flickerTimer = null;
+  function setSwipe(v) {
+    overlay.style.clipPath = v >= 100 ? '' : `inset(0 ${100 - v}% 0 0)`;
+    if ($('swipe')) $('swipe').value = String(v);
+  }
+  function toggleFlicker() {
+    if (flickerTimer) {
+      clearInterval(flickerTimer);
+      flickerTimer = null;
+      setShow(true);
+    } else {
+      flickerTimer = setInterval(() => setShow(!state.show), 500);
+    }
+    if ($('flicker')) $('flicker').classList.toggle('active', Boolean(flickerTimer));
+  }
+  if ($('swipe')) $('swipe').addEventListener('input', (e) => setSwipe(Number(e.target.value)));
+  if ($('flicker')) $('flicker').addEventListener('click', toggleFlicker);
   if ($('zoom-site')) $('zoom-site').addEventListener('click', zoomToSite);
   for (const name of ['brightness', 'contrast', 'gamma']) {
     if ($(name)) $(name).addEventListener('input', (e) => setLook(name, Number(e.target.value)));
@@ -735,6 +758,7 @@
       '.': () => setOpacity(state.opacity + 0.1),
       f: fit,
       z: zoomToSite,
+      v: toggleFlicker,
       '+': () => zoomAt(1.25),
       '=': () => zoomAt(1.25),
       '-': () => zoomAt(0.8),
@@ -758,7 +782,7 @@
 
   // -------------------------------------------------------------------- start
   async function start() {
-    if (cfg.planimetry && $('live-numbers')) areaMap = buildAreaMap(cfg.planimetry);
+    if (cfg.planimetry) areaMap = buildAreaMap(cfg.planimetry);
     try {
       await Promise.all([
         loadImage(cfg.photo).then((im) => { photo.src = im.src; }),
@@ -797,6 +821,10 @@
     fit,
     zoomToSite,
     zoomAt,
+    areasOf: (arr) => areas(arr),
+    async labelsOf(url) { return decodeMask(await loadImage(url)); },
+    setDiff(other) { diff = other; render(); },
+    get flickering() { return Boolean(flickerTimer); },
     get tileStats() { return { ...tileStats, shown: tileLayer && !tileLayer.hidden, level: tileLevel }; },
   };
   start();

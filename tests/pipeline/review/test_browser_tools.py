@@ -56,6 +56,20 @@ def test_region_tools_outline_lock_and_long_undo(study):
             page.click("#look-reset")
             assert page.eval_on_selector("#photo", "e => e.style.filter") == \
                 "brightness(1) contrast(1)"
+            # compare photo and overlay: swipe and flicker
+            page.fill("#swipe", "40")
+            page.dispatch_event("#swipe", "input")
+            assert page.eval_on_selector("#overlay", "e => e.style.clipPath") == \
+                "inset(0px 60% 0px 0px)"
+            page.fill("#swipe", "100")
+            page.dispatch_event("#swipe", "input")
+            page.focus("#viewport")
+            page.keyboard.press("v")
+            assert page.evaluate("window.reviewViewer.flickering")
+            page.wait_for_timeout(600)
+            page.keyboard.press("v")
+            assert not page.evaluate("window.reviewViewer.flickering")
+            assert page.eval_on_selector("#overlay", "e => e.style.visibility") == "visible"
             page.evaluate("window.reviewViewer.fit()")
             box = page.locator("#viewport").bounding_box()
             st = page.evaluate("window.reviewViewer.state")
