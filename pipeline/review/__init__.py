@@ -31,7 +31,7 @@ _LAZY = {
     "export_decisions": "adjudication",
     "ReviewError": "errors", "ReviewSettingsError": "errors", "AccountError": "errors",
     "LoginThrottledError": "errors", "QueueError": "errors", "ReadError": "errors",
-    "ReviewImageError": "errors",
+    "ReviewImageError": "errors", "DraftError": "errors", "AppDB": "appdb",
 }
 __all__ = sorted(_LAZY)
 

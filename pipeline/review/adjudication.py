@@ -13,15 +13,17 @@ import csv
 import io
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.review.reads import READ_COLUMNS, Read, ReadInput
 from pipeline.stages import atomic_write_bytes
 from pipeline.store import Store, utc_now
 
 __all__ = ["Item", "Decision", "disagreements", "adjudication_items", "get_item",
-           "save_decision", "export_decisions", "DECISION_COLUMNS"]
+           "save_decision", "export_decisions", "decisions_csv", "DECISION_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,7 @@ def save_decision(store: Store, *, coordinator: str, item_code: str, decision: R
         version = c.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM review_adjudications "
                             "WHERE photo_id=?", (item.photo_id,)).fetchone()[0]
         ids = sorted(r.read_id for r in item.reads)
-        comment = " ".join(x for x in (decision.reason and f"[{decision.reason}]",
-                                       decision.comment) if x) or None
+        comment = decision.comment  # the reason is kept apart (review/app.sqlite)
         c.execute("INSERT INTO review_adjudications (photo_id, coordinator, version, "
                   "estimate_percent, verdict, comment, read_ids, created_utc) VALUES "
                   "(?,?,?,?,?,?,?,?)", (item.photo_id, coordinator, version,
@@ -140,20 +141,44 @@ def save_decision(store: Store, *, coordinator: str, item_code: str, decision: R
         return _decision(c, item.photo_id)  # type: ignore[return-value]
 
 
-#: Columns of the adjudication export, in order.
-DECISION_COLUMNS = ("adjudication_id", "photo_id", "coordinator", "version",
-                    "estimate_percent", "verdict", "comment", "read_ids", "created_utc")
+#: Columns of the adjudication export, in order (the last three from the decision's details).
+_STORED_COLUMNS = ("adjudication_id", "photo_id", "coordinator", "version",
+                   "estimate_percent", "verdict", "comment", "read_ids", "created_utc")
+DECISION_COLUMNS = (*_STORED_COLUMNS, "reason", "adopted_mask", "adopted_mask_file")
 
 
-def export_decisions(conn: sqlite3.Connection, path: Path) -> int:
-    """Write every version of every adjudication decision as CSV; atomic. Returns the rows."""
+def decisions_csv(conn: sqlite3.Connection, details: Mapping[int, Any] | None = None
+                  ) -> tuple[bytes, int]:
+    """Every version of every decision as CSV bytes, and the number of rows.
+
+    ``details`` maps adjudication ids to :class:`pipeline.review.appdb.DecisionDetails`
+    (reason, adopted mask); decisions without details leave those columns empty.
+    """
+    details = details or {}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(DECISION_COLUMNS)
     n = 0
-    for row in conn.execute(f"SELECT {', '.join(DECISION_COLUMNS)} FROM review_adjudications "
+    for row in conn.execute(f"SELECT {', '.join(_STORED_COLUMNS)} FROM review_adjudications "
                             "ORDER BY adjudication_id"):
-        writer.writerow(["" if row[k] is None else row[k] for k in DECISION_COLUMNS])
+        d = details.get(row["adjudication_id"])
+        adopted = mask_file = ""
+        if d is not None:
+            adopted = d.adopted_mask if d.adopted_read_id is None else \
+                f"read {d.adopted_read_id}"
+            if d.adopted_read_id is not None:
+                got = conn.execute("SELECT corrected_mask_file FROM review_reads WHERE "
+                                   "read_id=?", (d.adopted_read_id,)).fetchone()
+                mask_file = got[0] if got and got[0] else ""
+        writer.writerow([*("" if row[k] is None else row[k] for k in _STORED_COLUMNS),
+                         (d.reason or "") if d else "", adopted, mask_file])
         n += 1
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+    return buf.getvalue().encode(), n
+
+
+def export_decisions(conn: sqlite3.Connection, path: Path,
+                     details: Mapping[int, Any] | None = None) -> int:
+    """Write :func:`decisions_csv` to ``path`` atomically. Returns the rows."""
+    data, n = decisions_csv(conn, details)
+    atomic_write_bytes(Path(path), data)
     return n

@@ -21,7 +21,9 @@ from flask import Flask, Response, g, jsonify, redirect, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from pipeline.review.accounts import make_hasher, session_user
+from pipeline.review.appdb import AppDB
 from pipeline.review.context import EXTENSION, SESSION_COOKIE, store
+from pipeline.review.opaque import URL_KEY_NAME
 from pipeline.review.settings import ServerConfig
 from pipeline.store import Store
 
@@ -54,16 +56,23 @@ def create_app(config: ServerConfig, *, hasher: PasswordHasher | None = None) ->
     >>> app.test_client().get("/").status_code  # doctest: +SKIP
     302
     """
-    from pipeline.review import views_assessor, views_auth, views_coordinator
+    from pipeline.review import views_assessor, views_auth, views_coordinator, views_drafts
 
     app = Flask("pipeline.review", template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=8 * 1024 * 1024, JSON_SORT_KEYS=False)
     Store.open(config.store_path).close()  # create or migrate once, before serving
-    app.extensions[EXTENSION] = {"config": config, "hasher": hasher or make_hasher(config)}
+    adb = AppDB.open(config.out_dir)
+    try:
+        url_key = adb.secret(URL_KEY_NAME)
+    finally:
+        adb.close()
+    app.extensions[EXTENSION] = {"config": config, "hasher": hasher or make_hasher(config),
+                                 "url_key": url_key}
     app.register_blueprint(views_auth.bp)
     app.register_blueprint(views_assessor.bp)
     app.register_blueprint(views_coordinator.bp)
+    app.register_blueprint(views_drafts.bp)
     app.before_request(_guard)
     app.teardown_request(_close_store)
     app.after_request(_headers)
@@ -95,9 +104,10 @@ def _guard() -> Response | None:
 
 
 def _close_store(exc: BaseException | None) -> None:
-    s = g.pop("store", None)
-    if s is not None:
-        s.close()
+    for name in ("store", "appdb"):
+        s = g.pop(name, None)
+        if s is not None:
+            s.close()
 
 
 def _headers(resp: Response) -> Response:

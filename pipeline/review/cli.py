@@ -110,6 +110,9 @@ def settings(
     reads_per_photo: Annotated[int | None, typer.Option(help="Assessors per photo.")] = None,
     repeat_fraction: Annotated[float | None, typer.Option(help="Hidden repeats.")] = None,
     seed: Annotated[int | None, typer.Option(help="Queue seed.")] = None,
+    show_live_numbers: Annotated[bool | None, typer.Option(
+        "--show-live-numbers/--hide-live-numbers",
+        help="Whether assessors see the live cm² and healed % of the mask.")] = None,
 ) -> None:
     """Show (and with options, change) the study's reading settings."""
     from dataclasses import asdict, replace
@@ -122,7 +125,8 @@ def settings(
                                  ("disagreement_threshold", threshold),
                                  ("reads_per_photo", reads_per_photo),
                                  ("repeat_fraction", repeat_fraction),
-                                 ("queue_seed", seed)) if v is not None}
+                                 ("queue_seed", seed),
+                                 ("show_live_numbers", show_live_numbers)) if v is not None}
     with store:
         try:
             with store.transaction() as c:
@@ -166,12 +170,18 @@ def export(
     """Write every version of every read as CSV for analysts."""
     from pipeline.review.reads import export_reads
 
-    _, store = _open(processed)
+    cfg, store = _open(processed)
     with store:
         n = export_reads(store.conn, out)
         typer.echo(f"{n} read versions written to {out}")
         if adjudications is not None:
             from pipeline.review.adjudication import export_decisions
+            from pipeline.review.appdb import AppDB
 
-            m = export_decisions(store.conn, adjudications)
+            db = AppDB.open(cfg.out_dir)
+            try:
+                details = db.decision_details()
+            finally:
+                db.close()
+            m = export_decisions(store.conn, adjudications, details)
             typer.echo(f"{m} adjudication decisions written to {adjudications}")

@@ -12,11 +12,13 @@ from argon2 import PasswordHasher
 from flask import Response, abort, current_app, g
 
 from pipeline.review.accounts import User
+from pipeline.review.appdb import AppDB
+from pipeline.review.opaque import opaque
 from pipeline.review.settings import ServerConfig, StudyReviewSettings, load_study_settings
 from pipeline.store import Store
 
-__all__ = ["config", "hasher", "store", "user", "study", "role_required", "image_response",
-           "SESSION_COOKIE", "LOGIN_COOKIE", "EXTENSION"]
+__all__ = ["config", "hasher", "store", "appdb", "code_for", "user", "study", "role_required",
+           "image_response", "SESSION_COOKIE", "LOGIN_COOKIE", "EXTENSION"]
 
 SESSION_COOKIE = "ds_session"
 LOGIN_COOKIE = "ds_login"
@@ -36,6 +38,18 @@ def store() -> Store:
     if "store" not in g:
         g.store = Store.open(config().store_path)
     return g.store
+
+
+def appdb() -> AppDB:
+    """The request's connection to the review app's own database (drafts, secrets)."""
+    if "appdb" not in g:
+        g.appdb = AppDB.open(config().out_dir)
+    return g.appdb
+
+
+def code_for(*parts: object) -> str:
+    """An opaque code for ``parts`` under the app's URL key (see :mod:`pipeline.review.opaque`)."""
+    return opaque(current_app.extensions[EXTENSION]["url_key"], *parts)
 
 
 def user() -> User:

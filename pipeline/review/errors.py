@@ -51,3 +51,9 @@ class ReviewImageError(ReviewError):
     """A review picture or mask is missing or unreadable."""
 
     code = "review_image"
+
+
+class DraftError(ReviewError, ValueError):
+    """An autosaved draft is invalid (unknown fields, over-long text, too large)."""
+
+    code = "bad_draft"

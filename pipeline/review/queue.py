@@ -27,7 +27,7 @@ from pipeline.review.errors import QueueError
 from pipeline.review.settings import StudyReviewSettings
 from pipeline.store import Store, utc_now
 
-__all__ = ["QueueBuild", "build_queue", "interleave", "place_repeats", "next_task",
+__all__ = ["QueueBuild", "build_queue", "interleave", "place_repeats", "next_task", "held_sql",
            "progress", "new_code"]
 
 
@@ -40,6 +40,7 @@ class QueueBuild:
     n_repeats: int
     n_photos: int
     per_assessor: tuple[tuple[str, int], ...]
+    n_moved: int = 0
 
 
 def new_code(prefix: str) -> str:
@@ -142,6 +143,10 @@ def _readable_photos(store: Store) -> list[tuple[str, str]]:
 def build_queue(store: Store, *, settings: StudyReviewSettings, created_by: str) -> QueueBuild:
     """Add tasks so that every readable photo has ``reads_per_photo`` assessors.
 
+    An active assessor who still has no task after that (added mid-study, when no photo
+    needs another read) receives a fair share of the others' unread first showings
+    (:func:`pipeline.review.assign.share_with_newcomers`).
+
     Raises
     ------
     QueueError
@@ -199,16 +204,42 @@ def build_queue(store: Store, *, settings: StudyReviewSettings, created_by: str)
             per.append((a, len(order)))
         c.execute("UPDATE review_queue_builds SET n_tasks=? WHERE build_id=?",
                   (n_tasks, build_id))
-    return QueueBuild(build_id, n_tasks, n_repeats, len(photos), tuple(per))
+        # an assessor who joined mid-study and still has nothing (no photo needed another
+        # read) takes a fair share of the others' unread first showings
+        from pipeline.review.assign import share_with_newcomers
+
+        shared = share_with_newcomers(c, created_by=created_by)
+    return QueueBuild(build_id, n_tasks, n_repeats, len(photos), tuple(per), shared.n_moved)
+
+
+#: 1 when the photo's current result carries a flag that holds it for a read (the model is
+#: unsure of it, or has not seen its like): such photos are read first.
+_HELD_SQL = """(SELECT COUNT(*) FROM qc_flags f WHERE f.result_id = (
+    SELECT r.result_id FROM results r WHERE r.photo_id = {photo} AND r.status = 'ok'
+    ORDER BY r.version DESC LIMIT 1) AND f.flag IN ({flags})) > 0"""
+
+
+def held_sql(photo: str = "t.photo_id") -> str:
+    """SQL that is 1 when ``photo``'s current result is held for a read (see qc)."""
+    from pipeline.qc import HOLD_FOR_READ_FLAGS
+
+    flags = ", ".join(f"'{f}'" for f in sorted(HOLD_FOR_READ_FLAGS))
+    return _HELD_SQL.format(photo=photo, flags=flags)
 
 
 def next_task(conn: sqlite3.Connection, assessor: str, *, exclude: str | None = None
               ) -> str | None:
-    """The code of the assessor's first unread task (other than ``exclude``), or None."""
+    """The code of the assessor's next unread task (other than ``exclude``), or None.
+
+    Photos held for a read (``low_confidence``, ``out_of_distribution``) come first, in
+    queue order; then the rest in queue order. Hidden repeats keep their place, so a repeat
+    is never pulled up next to its original.
+    """
     row = conn.execute(
         "SELECT task_code FROM review_tasks t WHERE assessor=? AND task_code IS NOT ? AND NOT "
         "EXISTS (SELECT 1 FROM review_reads r WHERE r.task_code=t.task_code) "
-        "ORDER BY position LIMIT 1", (assessor, exclude)).fetchone()
+        f"ORDER BY (t.is_repeat = 0 AND {held_sql()}) DESC, position LIMIT 1",
+        (assessor, exclude)).fetchone()
     return row[0] if row else None
 
 

@@ -26,7 +26,7 @@ from pipeline.store import Store, utc_now
 
 __all__ = ["VERDICTS", "REASONS", "ReadInput", "Read", "PhotoView", "TaskView", "photo_view",
            "task_view", "save_read",
-           "latest_read", "my_reads", "export_reads", "READ_COLUMNS"]
+           "latest_read", "my_reads", "export_reads", "reads_csv", "READ_COLUMNS"]
 
 #: Verdicts on the overlay.
 VERDICTS = ("accept", "needs_correction", "unassessable")
@@ -126,6 +126,8 @@ class PhotoView:
     mm_per_px: float | None
     full_width: int | None
     visit_day: int | None
+    full_height: int | None = None
+    calibration_record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class TaskView:
 
 _PHOTO_SQL = """
 SELECT p.photo_id, r.result_id, s.mask_file, s.overlay_file, c.mm_per_px,
-       p.width AS full_width, v.visit_day
+       p.width AS full_width, v.visit_day, p.height AS full_height,
+       c.record_json AS calibration_record
 FROM photos p
 JOIN visits v ON v.visit_id = p.visit_id
 JOIN results r ON r.photo_id = p.photo_id AND r.version = (
@@ -245,11 +248,9 @@ def my_reads(conn: sqlite3.Connection, assessor: str) -> list[MyRead]:
             for r in rows]
 
 
-def export_reads(conn: sqlite3.Connection, path: Path) -> int:
-    """Write every version of every read as CSV (columns :data:`READ_COLUMNS`); atomic.
-
-    Returns the number of rows.
-    """
+def reads_csv(conn: sqlite3.Connection) -> tuple[bytes, int]:
+    """Every version of every read as CSV bytes (columns :data:`READ_COLUMNS`), and the
+    number of rows."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(READ_COLUMNS)
@@ -257,5 +258,11 @@ def export_reads(conn: sqlite3.Connection, path: Path) -> int:
     for row in conn.execute(_read_sql("1 ORDER BY read_id")):
         writer.writerow(["" if row[k] is None else row[k] for k in READ_COLUMNS])
         n += 1
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+    return buf.getvalue().encode(), n
+
+
+def export_reads(conn: sqlite3.Connection, path: Path) -> int:
+    """Write :func:`reads_csv` to ``path`` atomically. Returns the number of rows."""
+    data, n = reads_csv(conn)
+    atomic_write_bytes(Path(path), data)
     return n

@@ -39,6 +39,10 @@ class StudyReviewSettings:
         Fraction of each assessor's queue added again later as hidden repeats, in [0, 0.5].
     queue_seed : int
         Seed of the randomized queue order.
+    show_live_numbers : bool
+        Whether the viewer shows the live planimetry of the mask being read (epithelialized,
+        raw and donor-site cm², healed %) — the model's numbers until the assessor edits the
+        mask. Default hidden, so that the typed estimate stays blind to them.
 
     Examples
     --------
@@ -51,11 +55,13 @@ class StudyReviewSettings:
     reads_per_photo: int = 2
     repeat_fraction: float = 0.05
     queue_seed: int = 20260
+    show_live_numbers: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.show_visit_day, bool):
-            raise ReviewSettingsError(f"show_visit_day must be true or false, got "
-                                      f"{self.show_visit_day!r}")
+        for name in ("show_visit_day", "show_live_numbers"):
+            if not isinstance(getattr(self, name), bool):
+                raise ReviewSettingsError(f"{name} must be true or false, got "
+                                          f"{getattr(self, name)!r}")
         if not 0.0 <= float(self.disagreement_threshold) <= 100.0:
             raise ReviewSettingsError(f"disagreement_threshold must be within [0, 100] "
                                       f"points, got {self.disagreement_threshold!r}")
@@ -73,7 +79,8 @@ class StudyReviewSettings:
 
 
 _PARSERS = {"show_visit_day": lambda v: v == "1", "disagreement_threshold": float,
-            "reads_per_photo": int, "repeat_fraction": float, "queue_seed": int}
+            "reads_per_photo": int, "repeat_fraction": float, "queue_seed": int,
+            "show_live_numbers": lambda v: v == "1"}
 
 
 def load_study_settings(conn: sqlite3.Connection) -> StudyReviewSettings:

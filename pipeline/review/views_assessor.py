@@ -9,11 +9,23 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
+from pipeline.errors import PipelineError
+from pipeline.manifest import safe_join
 from pipeline.overlay import CLASS_COLOURS
-from pipeline.review.context import config, image_response, role_required, store, study, user
+from pipeline.review.context import (
+    appdb,
+    code_for,
+    config,
+    image_response,
+    role_required,
+    store,
+    study,
+    user,
+)
 from pipeline.review.errors import ReadError, ReviewImageError
 from pipeline.review.images import (
     browser_mask,
@@ -24,10 +36,12 @@ from pipeline.review.images import (
     review_picture,
     strip_jpeg_metadata,
 )
-from pipeline.review.queue import next_task, progress
+from pipeline.review.planimetry import planimetry_config
+from pipeline.review.queue import held_sql, next_task, progress
 from pipeline.review.reads import (
     REASONS,
     VERDICTS,
+    PhotoView,
     Read,
     ReadInput,
     TaskView,
@@ -36,6 +50,7 @@ from pipeline.review.reads import (
     save_read,
     task_view,
 )
+from pipeline.review.tiles import TILE, ensure_pyramid, pyramid_levels, tile_path
 
 bp = Blueprint("assessor", __name__)
 _CODE = re.compile(r"T[0-9A-F]{10}")
@@ -76,6 +91,14 @@ def viewer_config(*, photo_url: str, mask_url: str, model_mask_url: str, size: t
             "editable": editable, "preload": preload}
 
 
+def planimetry_of(photo: PhotoView) -> dict | None:
+    """The viewer's live-planimetry config of a photo (None without a calibration)."""
+    full = (photo.full_height, photo.full_width) if photo.full_height and photo.full_width \
+        else None
+    return planimetry_config(photo.calibration_record, mm_per_px=photo.mm_per_px,
+                             full_shape=full)
+
+
 def review_mm_per_px(view_mm_per_px: float | None, full_width: int | None,
                      review_width: int) -> float | None:
     """mm per pixel of the review picture (the calibration is at full resolution)."""
@@ -85,13 +108,14 @@ def review_mm_per_px(view_mm_per_px: float | None, full_width: int | None,
 
 
 def _urls(view: TaskView, previous: Read | None) -> tuple[str, str, str]:
-    """Photo, mask and model-mask URLs; the query names the result and read version shown,
-    so a browser may cache them (and preload the next photo's)."""
+    """Photo, mask and model-mask URLs. The query changes with the result and read version
+    shown, so a browser may cache them (and preload the next photo's), but it is an opaque
+    keyed code: no result id, no order, different for a hidden repeat and its original."""
     r, v = view.photo.result_id, previous.version if previous else 0
     code = view.task_code
-    return (url_for("assessor.photo", code=code, r=r),
-            url_for("assessor.mask", code=code, r=r, v=v),
-            url_for("assessor.mask", code=code, r=r, model=1))
+    return (url_for("assessor.photo", code=code, k=code_for("photo", code, r)),
+            url_for("assessor.mask", code=code, k=code_for("mask", code, r, v)),
+            url_for("assessor.mask", code=code, k=code_for("model", code, r), model=1))
 
 
 @bp.route("/read/<code>")
@@ -115,11 +139,23 @@ def viewer(code: str) -> str:
                         mm_per_px=review_mm_per_px(view.photo.mm_per_px, view.photo.full_width,
                                                    size[0]))
     cfg["initial_is_correction"] = bool(previous and previous.corrected_mask_file)
+    cfg["deepzoom"] = deepzoom_of(view, size)
+    model_interval = None
+    if study().show_live_numbers:
+        cfg["planimetry"] = planimetry_of(view.photo)
+        row = conn.execute("SELECT healed_percent_low, healed_percent_high FROM assessments "
+                           "WHERE result_id=?", (view.photo.result_id,)).fetchone()
+        if row and row[0] is not None and row[1] is not None:
+            model_interval = (float(row[0]), float(row[1]))
+    # "the model is unsure" (never its numbers unless the study shows live numbers)
+    unsure = bool(conn.execute(f"SELECT {held_sql('?')}", (view.photo.photo_id,)).fetchone()[0])
     cfg["submit"] = url_for("assessor.submit", code=code)
+    cfg["draft"] = url_for("drafts.draft", code=code)
     return render_template("viewer.html", user=user(), code=code, cfg=cfg, plain=plain,
                            visit_day=view.photo.visit_day, previous=previous,
                            verdicts=VERDICTS, reasons=REASONS, done=done, total=total,
-                           position=view.position)
+                           position=view.position, model_unsure=unsure, editable=True,
+                           model_interval=model_interval)
 
 
 @bp.route("/read/<code>/photo.jpg")
@@ -131,6 +167,56 @@ def photo(code: str) -> Response:
         return image_response(strip_jpeg_metadata(path.read_bytes()), "image/jpeg")
     except (ReviewImageError, OSError):
         abort(404)
+
+
+@bp.route("/read/<code>/tiles/<int:level>/<int:tx>_<int:ty>.jpg")
+@role_required("assessor")
+def tile(code: str, level: int, tx: int, ty: int) -> Response:
+    """A tile of the full-resolution photo (the pyramid is made on first request)."""
+    view = _task(code)
+    out = config().out_dir
+    found = _original(view)
+    if found is None:
+        abort(404)
+    try:
+        review_w = picture_size(review_picture(out, view.photo.overlay_file)[0])[0]
+        pyramid = ensure_pyramid(out, photo_id=view.photo.photo_id,
+                                 result_id=view.photo.result_id, original=found[0],
+                                 sha256=found[1],
+                                 record_json=view.photo.calibration_record,
+                                 review_width=review_w)
+        if not 0 <= level < pyramid.levels:
+            abort(404)
+        path = tile_path(out, view.photo.photo_id, view.photo.result_id, level, tx, ty)
+        return image_response(path.read_bytes(), "image/jpeg")
+    except (ReviewImageError, PipelineError, OSError):
+        abort(404)
+
+
+def _original(view: TaskView) -> tuple[Path, str] | None:
+    """The original photo file and its registered sha256, when it is still there."""
+    row = store().conn.execute("SELECT manifest, source_name, sha256 FROM photos WHERE "
+                               "photo_id=?", (view.photo.photo_id,)).fetchone()
+    try:
+        path = safe_join(Path(row["manifest"]).parent, row["source_name"],
+                         where="the original photo")
+    except PipelineError:
+        return None
+    return (path, row["sha256"]) if path.is_file() else None
+
+
+def deepzoom_of(view: TaskView, review_size: tuple[int, int]) -> dict | None:
+    """The viewer's deep-zoom config: a tile URL pattern under the task's opaque code."""
+    w, h = view.photo.full_width, view.photo.full_height
+    if not w or not h:
+        return None
+    levels = pyramid_levels(w, review_size[0])
+    if levels == 0 or _original(view) is None:
+        return None
+    k = code_for("tiles", view.task_code, view.photo.result_id)
+    url = url_for("assessor.tile", code=view.task_code, level=0, tx=0, ty=0, k=k)
+    return {"url": url.replace("/tiles/0/0_0.jpg", "/tiles/{level}/{x}_{y}.jpg"),
+            "full_width": w, "full_height": h, "levels": levels, "tile": TILE}
 
 
 @bp.route("/read/<code>/mask.png")
@@ -175,6 +261,7 @@ def submit(code: str) -> Response:
                           corrected_labels=labels, out_dir=config().out_dir)
     except (ReadError, ReviewImageError) as exc:
         return _bad(str(exc))
+    appdb().discard_draft(user().name, code)  # the read now holds this work
     nxt = next_task(store().conn, user().name)
     return jsonify(saved=True, version=saved.version,
                    next_url=url_for("assessor.viewer", code=nxt) if nxt

@@ -44,7 +44,7 @@ def cheap_hasher() -> PasswordHasher:
 
 def _jpeg_with_exif(rgb: np.ndarray, subject: str) -> bytes:
     ex = Image.Exif()
-    ex[0x010E] = f"subject {subject} arm {ARMS[subject]}"   # ImageDescription
+    ex[0x010E] = f"subject {subject} arm {ARMS.get(subject, 'msc')}"   # ImageDescription
     ex[0x0132] = "2026:03:01 10:15:00"                      # DateTime
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=90, exif=ex.tobytes())
@@ -61,6 +61,16 @@ def labels_for(k: int) -> np.ndarray:
     return lab
 
 
+def original_for(k: int) -> np.ndarray:
+    """A full-resolution original (BGR, FULL size) with fine detail: a 1-pixel grid whose
+    phase varies with k, invisible in the half-size review picture."""
+    w, h = FULL
+    img = np.full((h, w, 3), (130, 150, 205), np.uint8)
+    img[(k % 3)::3, :, 1] = 60
+    img[:, (k % 4)::4, 2] = 250
+    return img
+
+
 @dataclass(frozen=True)
 class Study:
     out_dir: Path
@@ -73,7 +83,11 @@ class Study:
 
 
 def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float = 0.2,
-               show_visit_day: bool = False, queue: bool = True) -> Study:
+               show_visit_day: bool = False, queue: bool = True,
+               subjects: tuple[str, ...] = SUBJECTS, days: tuple[int, ...] = DAYS,
+               homography: list[list[float]] | None = None,
+               show_live_numbers: bool = False, originals: bool = False,
+               colour_matrix: list[list[float]] | None = None) -> Study:
     out = root / "processed"
     root.mkdir(parents=True, exist_ok=True)
     (root / "allocation.csv").write_text(
@@ -84,11 +98,19 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                           model_sha256="h", sticker={"name": "X"}, params={}, reason=None,
                           command="test")
         k = 0
-        for subject in SUBJECTS:
-            for day in DAYS:
+        for subject in subjects:
+            for day in days:
                 name = f"photos/{subject}/{subject}_2026-03-{day + 1:02d}_D{day:03d}.jpg"
-                rec = s.register_photo(manifest="/study/manifest.csv", source_name=name,
-                                       sha256=hashlib.sha256(name.encode()).hexdigest(),
+                manifest, sha = "/study/manifest.csv", hashlib.sha256(name.encode()).hexdigest()
+                if originals:   # a real full-resolution original next to a manifest
+                    name = name[:-4] + ".png"
+                    manifest = str(root / "study" / "manifest.csv")
+                    path = root / "study" / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    ok, png = cv2.imencode(".png", original_for(k))
+                    path.write_bytes(png.tobytes())
+                    sha = hashlib.sha256(png.tobytes()).hexdigest()
+                rec = s.register_photo(manifest=manifest, source_name=name, sha256=sha,
                                        size_bytes=1000, subject_id=subject, visit_day=day,
                                        site="thigh-left")
                 pid = rec.photo_id
@@ -108,7 +130,14 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                     photo_info={"width": FULL[0], "height": FULL[1], "format": "JPEG",
                                 "metadata": {"DateTimeOriginal": "2026:03:01 10:15:00",
                                              "subject": subject}},
-                    calibration={"mm_per_px": MM_PER_PX, "tilt_deg": 3.0, "markers": (0, 1)},
+                    calibration={"mm_per_px": MM_PER_PX, "tilt_deg": 3.0, "markers": (0, 1),
+                                 "record": {
+                                     **({"homography_image_to_plane_mm": homography,
+                                         "image_shape": [FULL[1], FULL[0]]}
+                                        if homography is not None else {}),
+                                     **({"colour": {"method": "linear", "degree": 1,
+                                                    "matrix": colour_matrix}}
+                                        if colour_matrix is not None else {})}},
                     segmentation={"model_name": "m", "model_sha256": "h", "mask_file": mask_rel,
                                   "overlay_file": over_rel},
                     measurement={"donor_site_area_mm2": epi + raw, "epithelialized_area_mm2": epi,
@@ -117,7 +146,7 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                 ids.append(pid)
                 k += 1
         bad = s.register_photo(manifest="/study/manifest.csv", source_name="photos/broken.jpg",
-                               sha256="0" * 64, size_bytes=1, subject_id=SUBJECTS[0],
+                               sha256="0" * 64, size_bytes=1, subject_id=subjects[0],
                                visit_day=21, site="thigh-left")
         s.save_result(photo_id=bad.photo_id, run_id=run, version=1, status="failed",
                       error_code="corrupt_image", error_message="photos/broken.jpg: truncated")
@@ -130,7 +159,8 @@ def make_study(root: Path, *, reads_per_photo: int = 2, repeat_fraction: float =
                      password=PASSWORDS[COORDINATOR], must_change=False)
             settings = StudyReviewSettings(reads_per_photo=reads_per_photo,
                                            repeat_fraction=repeat_fraction,
-                                           show_visit_day=show_visit_day, queue_seed=7)
+                                           show_visit_day=show_visit_day, queue_seed=7,
+                                           show_live_numbers=show_live_numbers)
             save_study_settings(c, settings)
         if queue:
             build_queue(s, settings=settings, created_by="test")

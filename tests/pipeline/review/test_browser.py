@@ -108,7 +108,10 @@ def test_read_a_photo_end_to_end(study):
             # zoom with the wheel, then fit again
             box = page.locator("#viewport").bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            site_scale = page.evaluate("window.reviewViewer.state.scale")   # opened on the site
+            page.keyboard.press("f")
             fit_scale = page.evaluate("window.reviewViewer.state.scale")
+            assert site_scale > fit_scale * 1.05
             page.mouse.wheel(0, -400)
             wait_until(page, f"window.reviewViewer.state.scale > {fit_scale * 1.2}")
             page.keyboard.press("f")
@@ -117,6 +120,7 @@ def test_read_a_photo_end_to_end(study):
             # brush raw (2) across a background strip of the picture: rows 8-12, x 20-60
             before = page.evaluate("window.reviewViewer.counts()")
             page.click("button[data-tool=brush]")
+            page.check("#edit-outline")   # the strip is outside the donor site
             page.select_option("#brush-class", "2")
             page.fill("#brush-size", "6")
             page.dispatch_event("#brush-size", "input")
@@ -202,6 +206,23 @@ def test_coordinator_adjudicates_in_chromium(study):
             page.select_option("#mask-source", index=1)   # bob's correction
             wait_until(page, f"window.reviewViewer.counts()[1] !== {model[1]}")
             assert page.evaluate("window.reviewViewer.counts()")[1] == 40 * 80
+            # compare with the model's mask: the difference map and the areas
+            page.select_option("#compare-with", "model")
+            wait_until(page, "document.body.dataset.compared === '1'")
+            assert page.locator("#compare-areas tbody tr").count() == 2
+            with Store.open(study.store_path) as s:
+                mask_file = s.conn.execute(
+                    "SELECT s.mask_file FROM review_tasks t JOIN results r USING (photo_id) "
+                    "JOIN segmentations s USING (result_id) WHERE t.task_code=?",
+                    (a,)).fetchone()[0]
+            model_labels = cv2.resize(cv2.imread(str(study.out_dir / mask_file),
+                                                 cv2.IMREAD_UNCHANGED), (160, 120),
+                                      interpolation=cv2.INTER_NEAREST_EXACT)
+            differ = int((model_labels != lab).sum())
+            # flat calibration: 0.25 mm per full pixel, 2x2 full pixels per review pixel
+            want = differ * 0.25 / 100
+            got = float(page.text_content("#diff-area").split()[3])
+            assert got == pytest.approx(want, abs=0.006), (got, want)
             page.fill("input[name=estimate_percent]", "55")
             page.check("input[name=verdict][value=needs_correction]")
             page.click("form.stack button.primary")
