@@ -341,6 +341,11 @@ from pipeline.review.cli import review_app  # noqa: E402  (typer only; Flask loa
 
 app.add_typer(review_app, name="review")
 
+# ------------------------------------------------------------- corrections loop (issue 19)
+from pipeline.cli_corrections import register_commands  # noqa: E402
+
+register_commands(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
