@@ -84,7 +84,7 @@ def finetune(base: str, corrections: str | Path, out: str | Path, *,
                      batch_size=recipe.batch_size, lr=recipe.lr, crop_size=recipe.crop_size,
                      seed=recipe.seed, num_threads=recipe.threads, device=recipe.device,
                      init_from=base, data_weights=weights,
-                     val_fraction=0.0 if heldout.is_dir() else 0.2)
+                     val_fraction=0.0)
     card = {"summary": f"{base} fine-tuned on assessors' corrections",
             "corrections": {k: v for k, v in reads.items() if k != "processed"},
             "finetune": {"base": base, "recipe": asdict(recipe)}}
