@@ -157,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--ns", default="10,20,40")
     ap.add_argument("--size", default="1200x900")
     ap.add_argument("--site-subjects", type=int, default=12)
+    ap.add_argument("--days", default="0,7,14,21")
+    ap.add_argument("--heldout-subjects", type=int, default=2)
+    ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--docs", action="store_true", help="copy curve.json/png into docs/")
@@ -165,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     curve = run_demo(a.out, base=a.base, ns=[int(x) for x in a.ns.split(",")], size=a.size,
-                     site_subjects=a.site_subjects, epochs=a.epochs, steps=a.steps)
+                     days=a.days, site_subjects=a.site_subjects,
+                     heldout_subjects=a.heldout_subjects, epochs=a.epochs, steps=a.steps,
+                     crop=a.crop)
     if a.docs:
         docs = Path(__file__).resolve().parent.parent / "docs"
         shutil.copyfile(a.out / "curve.json", docs / "corrections-curve.json")
