@@ -150,6 +150,23 @@ def run_demo(out: Path, *, base: str = "starter", ns: Sequence[int] = (10, 20, 4
     return curve
 
 
+def register_demo_model(out: Path, curve: dict[str, Any]) -> Path | None:
+    """Register the middle N's candidate (if its guard passed) in ``OUT/weights`` with the
+    curve in its card (``corrections_curve``); None when the guard refused it."""
+    from pipeline.finetune import GuardResult, register_checked
+
+    point = curve["points"][len(curve["points"]) // 2]
+    g = GuardResult(point["guard_passed"], curve["base"]["original"], point["original"],
+                    tuple(point["guard_reasons"]))
+    if not g.passed:
+        return None
+    summary = {k: v for k, v in curve.items() if k != "seconds"}
+    return register_checked(out / f"run-{point['n']}" / "best.safetensors",
+                            f"site-finetune-n{point['n']}", g, weights_dir=out / "weights",
+                            extra={"corrections_curve": {**summary,
+                                                         "plot": "docs/corrections-curve.png"}})
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -171,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                      days=a.days, site_subjects=a.site_subjects,
                      heldout_subjects=a.heldout_subjects, epochs=a.epochs, steps=a.steps,
                      crop=a.crop)
+    registered = register_demo_model(a.out, curve)
+    print(f"registered: {registered}" if registered else "guard refused the middle N")
     if a.docs:
         docs = Path(__file__).resolve().parent.parent / "docs"
         shutil.copyfile(a.out / "curve.json", docs / "corrections-curve.json")
