@@ -67,6 +67,9 @@ def finetune_cmd(
 
     if register and guard_study is None:
         _fail("--register needs --guard-study (the original held-out study)")
+    if not original:
+        typer.echo("warning: no --original data mixed in; the model may forget what it knew "
+                   "(the guard will tell)", err=True)
     try:
         recipe = FinetuneRecipe(epochs=epochs, steps_per_epoch=steps_per_epoch,
                                 batch_size=batch_size, lr=lr, new_share=new_share,
