@@ -123,3 +123,21 @@ def test_choice_of_masks_unassessable_and_disagreement(processed):
                   corrected_labels=None, out_dir=settings.out_dir)
         chosen, skipped = choose_masks(s.conn)
     assert skipped.get(pid) == "unassessable" and pid not in {c.photo_id for c in chosen}
+
+
+def test_cli_train_from_reads(processed, tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    _, settings = processed
+    runner = CliRunner()
+    res = runner.invoke(app, ["train-from-reads", str(settings.out_dir), str(tmp_path / "c"),
+                              "--model", str(tiny_model), "--heldout-fraction", "0"])
+    if "no accepted, corrected" in (res.output + str(res.stderr_bytes or b"")):
+        pytest.skip("needs the loop test's reads")
+    assert res.exit_code == 0, res.output
+    assert "held-out photos: 0" in res.output and (tmp_path / "c" / "reads.json").is_file()
+    again = runner.invoke(app, ["train-from-reads", str(settings.out_dir),
+                                str(tmp_path / "c"), "--model", str(tiny_model)])
+    assert again.exit_code == 2
