@@ -347,6 +347,11 @@ from pipeline.composite.cli import composite_app  # noqa: E402  (typer only)
 
 app.add_typer(composite_app, name="composite")
 
+# ------------------------------------------------------------- corrections loop (issue 19)
+from pipeline.cli_corrections import register_commands  # noqa: E402
+
+register_commands(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
