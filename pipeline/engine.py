@@ -156,6 +156,9 @@ class Outcome:
     qc_flags: tuple[str, ...] = field(default_factory=tuple)
     error_code: str | None = None
     error_message: str | None = None
+    #: the model's certainty and the photo's novelty (:class:`models.assess.Assessment`),
+    #: ``None`` when the model card has no ``qc`` entry
+    assessment: Any = None
 
 
 class Engine:
@@ -179,6 +182,9 @@ class Engine:
                            (options.decode == "auto" and device.type == "cuda") else None)
         self._pool: Any = None
         self.last_run = RunStats()
+        from pipeline.assessment import make_assessor
+
+        self.assessor = make_assessor(self.card, config)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -312,15 +318,15 @@ class Engine:
             for p, proba in zip(ok, probas, strict=True):
                 # CUDA: upsample + argmax queued on the device now, copied back asynchronously;
                 # CPU: the border-only upsampling runs in the writer thread
-                sources[id(p)] = (self.segmenter.labels(proba, p.full_shape)
-                                  if self.device.type == "cuda" else proba)
+                sources[id(p)] = (proba, self.segmenter.labels(proba, p.full_shape)
+                                  if self.device.type == "cuda" else None)
         futures = []
         for p in group:
             if not p.ok:
                 fut: Future = Future()
                 fut.set_result(Outcome(p))
             else:
-                fut = writer.submit(self._finish, p, sources.pop(id(p)), out_dir)
+                fut = writer.submit(self._finish, p, *sources.pop(id(p)), out_dir)
             futures.append(fut)
         return futures
 
@@ -336,12 +342,13 @@ class Engine:
                 torch.cuda.empty_cache()
                 self.segmenter.batch_size //= 2
 
-    def _finish(self, p: Prepared, source: Any, out_dir: Path) -> Outcome:
-        from models.fastpath import PendingLabels
+    def _finish(self, p: Prepared, proba: Any, pending: Any, out_dir: Path) -> Outcome:
+        from pipeline.assessment import assess_prepared
 
-        pending = source if isinstance(source, PendingLabels) else \
-            self.segmenter.labels(source, p.full_shape)
-        outcome, files = measure_and_encode(p, pending.result())
+        assessment = assess_prepared(self.assessor, p, proba)
+        if pending is None:
+            pending = self.segmenter.labels(proba, p.full_shape)
+        outcome, files = measure_and_encode(p, pending.result(), assessment=assessment)
         if files:
             write_files(files, out_dir=out_dir)
         return outcome
@@ -368,17 +375,21 @@ class Engine:
 
 
 def measure_and_encode(p: Prepared, labels: np.ndarray, *, outcome_type: type[Outcome] = Outcome,
-                       **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
+                       assessment: Any = None, **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
     """The last stage of both engines for one photo with its full-resolution labels: areas
-    through the calibration, QC flags and the encoded output files (written by the caller:
-    the local writer threads, or the Ray driver). An encoding error is a failed outcome."""
+    through the calibration, QC flags (the label checks and ``assessment``'s flags) and the
+    encoded output files (written by the caller: the local writer threads, or the Ray
+    driver). An encoding error is a failed outcome."""
     m = segment_and_measure(p, labels)
     try:
         files = encode_outputs(p, labels)
     except PipelineError as exc:
-        return outcome_type(p, m, error_code=exc.code, error_message=str(exc), **extra), {}
+        return outcome_type(p, m, error_code=exc.code, error_message=str(exc),
+                            assessment=assessment, **extra), {}
     mask_file, overlay_file = list(files)[:2]
-    return outcome_type(p, m, mask_file, overlay_file, _label_qc(labels, m), **extra), files
+    flags = _label_qc(labels, m) + (tuple(assessment.flags) if assessment is not None else ())
+    return outcome_type(p, m, mask_file, overlay_file, flags, assessment=assessment,
+                        **extra), files
 
 
 def _label_qc(labels: np.ndarray, m: Measurement) -> tuple[str, ...]:
