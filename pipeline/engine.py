@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.assessment import proba_to_numpy
 from pipeline.config import Settings
+from pipeline.engine_cpu import CpuAccount, StageClock, payload_bytes, process_cpu_s
 from pipeline.engine_prepare import DecodePolicy
 from pipeline.engine_stream import PrepareStream
 from pipeline.errors import PipelineError
@@ -143,6 +145,10 @@ class RunStats:
     network_s: float = 0.0
     waiting_for_prepare_s: float = 0.0
     waiting_for_writers_s: float = 0.0
+    #: where the photos were finished: ``'workers'`` (processes) or ``'threads'`` (here)
+    finish_in: str = "threads"
+    #: CPU accounting of the run (:class:`pipeline.engine_cpu.CpuAccount`.to_dict())
+    cpu: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,6 +165,8 @@ class Outcome:
     #: the model's certainty and the photo's novelty (:class:`models.assess.Assessment`),
     #: ``None`` when the model card has no ``qc`` entry
     assessment: Any = None
+    #: CPU seconds of the finishing stages (:mod:`pipeline.engine_cpu`)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 class Engine:
@@ -264,6 +272,10 @@ class Engine:
                     ThreadPoolExecutor(self.writers, thread_name_prefix="write") as writer:
                 pending: deque[Future] = deque()
                 stats = self.last_run = RunStats()
+                account = CpuAccount()
+                pool = stream.pool
+                stats.finish_in = "workers" if pool is not None else "threads"
+                account.start([w.pid for w in getattr(pool, "_pool", [])])
                 t_start = time.perf_counter()
                 # CPU: one photo per network call, so its tiles' batches (and so its answer,
                 # to the last bit) never depend on timing; CUDA: photos share batches
@@ -276,7 +288,7 @@ class Engine:
                         group.append(stream.take())
                         tiles += self._n_tiles(group[-1])
                     t1 = time.perf_counter()
-                    pending.extend(self._segment(group, writer, out_dir))
+                    pending.extend(self._segment(group, writer, out_dir, pool, account))
                     t2 = time.perf_counter()
                     stats.waiting_for_prepare_s += t1 - t0
                     stats.network_s += t2 - t1
@@ -291,12 +303,14 @@ class Engine:
                             continue
                         for f in done:
                             pending.remove(f)
-                            yield f.result()
+                            yield self._account(f.result(), account, pool)
                             bar.update(1)
                 for f in as_completed(list(pending)):
-                    yield f.result()
+                    yield self._account(f.result(), account, pool)
                     bar.update(1)
                 stats.wall_s = time.perf_counter() - t_start
+                account.stop()
+                stats.cpu = account.to_dict()
         finally:
             bar.close()
 
@@ -309,22 +323,43 @@ class Engine:
         return len(plan_tiles(p.working.shape[:2], tile=c.tile_size, overlap=c.tile_overlap,
                               stride=c.stride).starts)
 
-    def _segment(self, group: list[Prepared], writer: ThreadPoolExecutor,
-                 out_dir: Path) -> list[Future]:
+    @staticmethod
+    def _account(outcome: Outcome, account: CpuAccount, pool: Any) -> Outcome:
+        account.photos += 1
+        account.add_stages(outcome.prepared.cpu_s)
+        account.add_stages(outcome.cpu_s)
+        if pool is not None:  # the prepared photo came from a worker, the outcome too
+            account.bytes_from_workers += payload_bytes(outcome)
+        return outcome
+
+    def _segment(self, group: list[Prepared], writer: ThreadPoolExecutor, out_dir: Path,
+                 pool: Any, account: CpuAccount) -> list[Future]:
         ok = [p for p in group if p.ok]
         sources: dict[int, Any] = {}
         if ok:
+            if pool is not None:
+                account.bytes_from_workers += payload_bytes(*ok)
+            c0 = process_cpu_s()
             probas = self._proba([p.working for p in ok])
             for p, proba in zip(ok, probas, strict=True):
-                # CUDA: upsample + argmax queued on the device now, copied back asynchronously;
-                # CPU: the border-only upsampling runs in the writer thread
-                sources[id(p)] = (proba, self.segmenter.labels(proba, p.full_shape)
-                                  if self.device.type == "cuda" else None)
+                if pool is not None:  # the workers finish: low-res probabilities go there
+                    sources[id(p)] = (proba_to_numpy(proba),)
+                else:
+                    # CUDA: upsample + argmax queued on the device now, copied back
+                    # asynchronously; CPU: the border-only upsampling runs in the writer
+                    sources[id(p)] = (proba, self.segmenter.labels(proba, p.full_shape)
+                                      if self.device.type == "cuda" else None)
+            account.main_network_s += process_cpu_s() - c0
         futures = []
         for p in group:
+            fut: Future = Future()
             if not p.ok:
-                fut: Future = Future()
                 fut.set_result(Outcome(p))
+            elif pool is not None:
+                (proba,) = sources.pop(id(p))
+                account.bytes_to_workers += payload_bytes(p, proba)
+                pool.apply_async(finish_photo, (p, proba, out_dir, self.assessor),
+                                 callback=fut.set_result, error_callback=fut.set_exception)
             else:
                 fut = writer.submit(self._finish, p, *sources.pop(id(p)), out_dir)
             futures.append(fut)
@@ -343,15 +378,8 @@ class Engine:
                 self.segmenter.batch_size //= 2
 
     def _finish(self, p: Prepared, proba: Any, pending: Any, out_dir: Path) -> Outcome:
-        from pipeline.assessment import assess_prepared
-
-        assessment = assess_prepared(self.assessor, p, proba)
-        if pending is None:
-            pending = self.segmenter.labels(proba, p.full_shape)
-        outcome, files = measure_and_encode(p, pending.result(), assessment=assessment)
-        if files:
-            write_files(files, out_dir=out_dir)
-        return outcome
+        return finish_photo(p, proba, out_dir, self.assessor, pending=pending,
+                            segmenter=self.segmenter)
 
     @contextlib.contextmanager
     def cpu_threads(self) -> Iterator[None]:
@@ -374,15 +402,50 @@ class Engine:
             cv2.setNumThreads(before[1])
 
 
+def finish_photo(p: Prepared, proba: Any, out_dir: Path, assessor: Any, *,
+                 pending: Any = None, segmenter: Any = None) -> Outcome:
+    """Everything after the network for one photo, wherever it runs (a worker process that
+    receives the low-resolution probabilities, or a writer thread of the main process):
+    assessment, full-size labels (the exact border-only upsampling of
+    :func:`models.upsample.upsample_labels`, or ``pending`` labels from the device), areas,
+    QC flags, encoded files written atomically. Each stage's CPU time is in the outcome's
+    ``cpu_s``. The outcome carries the photo without its pixels (only the working image's
+    shape is kept, as the store's provenance)."""
+    from models.upsample import upsample_labels
+    from pipeline.assessment import assess_prepared
+
+    cpu: dict[str, float] = {}
+    clock = StageClock(cpu)
+    with clock("assess"):
+        assessment = assess_prepared(assessor, p, proba)
+    with clock("labels"):
+        if pending is None and segmenter is not None:
+            pending = segmenter.labels(proba, p.full_shape)
+        labels = pending.result() if pending is not None else \
+            upsample_labels(proba_to_numpy(proba), p.full_shape)
+    outcome, files = measure_and_encode(p, labels, assessment=assessment, clock=clock)
+    with clock("write"):
+        if files:
+            write_files(files, out_dir=out_dir)
+    outcome.cpu_s = cpu
+    p.working = np.empty((*p.working.shape[:2], 0), np.float32)
+    p.review = None
+    return outcome
+
+
 def measure_and_encode(p: Prepared, labels: np.ndarray, *, outcome_type: type[Outcome] = Outcome,
-                       assessment: Any = None, **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
+                       assessment: Any = None, clock: Any = None,
+                       **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
     """The last stage of both engines for one photo with its full-resolution labels: areas
     through the calibration, QC flags (the label checks and ``assessment``'s flags) and the
     encoded output files (written by the caller: the local writer threads, or the Ray
     driver). An encoding error is a failed outcome."""
-    m = segment_and_measure(p, labels)
+    clock = clock or StageClock({})
+    with clock("measure"):
+        m = segment_and_measure(p, labels)
     try:
-        files = encode_outputs(p, labels)
+        with clock("encode"):
+            files = encode_outputs(p, labels)
     except PipelineError as exc:
         return outcome_type(p, m, error_code=exc.code, error_message=str(exc),
                             assessment=assessment, **extra), {}

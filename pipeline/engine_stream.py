@@ -140,6 +140,12 @@ class PrepareStream:
         return len(self.tasks)
 
     @property
+    def pool(self) -> Any:
+        """The worker processes (``None`` on the one-thread path): the engine sends them the
+        photos' finishing work too, so that a photo's pixels stay in the workers."""
+        return self._pool
+
+    @property
     def exhausted(self) -> bool:
         """No photo left to take."""
         self._fill()
