@@ -57,8 +57,15 @@ __all__ = ["Engine", "EngineOptions", "EngineOptionsError", "Outcome", "RunStats
 
 #: Network back-ends: ``'auto'`` measures torch against onnxruntime on the CPU (CUDA: torch).
 BACKENDS = ("auto", "torch", "onnxruntime")
-#: JPEG decoders: ``'auto'`` is torchvision (nvJPEG) on CUDA, Pillow on the CPU.
+#: JPEG decoders: ``'auto'`` is Pillow (libjpeg-turbo) in the workers, on every device: GPU
+#: decoding only helps when the pixels stay on the device, and calibration needs them on the
+#: CPU (issue 16); ``'torchvision'`` (nvJPEG on CUDA) stays available to measure.
 DECODERS = ("auto", "pillow", "torchvision")
+#: Where a photo is finished after the network (labels, areas, files): ``'auto'`` = in the
+#: worker processes when there are some (a photo's pixels never cross a process boundary),
+#: else in writer threads here; ``'threads'`` forces the latter (the layout before issue 16,
+#: kept to compare).
+FINISHERS = ("auto", "threads")
 
 
 class EngineOptionsError(PipelineError, ValueError):
@@ -75,9 +82,9 @@ class EngineOptions:
     ----------
     backend : {'auto', 'torch', 'onnxruntime'}
     decode : {'auto', 'pillow', 'torchvision'}
-        ``'torchvision'`` decodes in batches on the engine's device (nvJPEG on CUDA); on the
-        CPU its pixels equal Pillow's bit for bit (both libjpeg-turbo), nvJPEG's may differ
-        by a level here and there (not measured yet: ``make bench`` on a GPU reports it).
+        ``'auto'``: Pillow in the workers. ``'torchvision'`` decodes in batches on the
+        engine's device (nvJPEG on CUDA); on the CPU its pixels equal Pillow's bit for bit
+        (both libjpeg-turbo), nvJPEG's may differ by a level here and there.
     reduce : {1, 'auto', 2, 4, 8}
         Reduced-size JPEG decoding (:class:`pipeline.engine_prepare.DecodePolicy`). Off (1) by
         default: ~20 % faster on 2 cores, but it moves the starter's healed % by more than
@@ -97,6 +104,8 @@ class EngineOptions:
         ``Settings.out_dir / 'cache'``.
     refresh : bool
         Time the back-ends again even when a cached choice exists.
+    finish : {'auto', 'threads'}
+        Where photos are finished after the network (:data:`FINISHERS`).
 
     Examples
     --------
@@ -116,6 +125,7 @@ class EngineOptions:
     compile_mode: str | None = None
     cache_dir: Path | None = None
     refresh: bool = False
+    finish: str = "auto"
 
     def __post_init__(self) -> None:
         from models.fastpath import COMPILE_MODES
@@ -127,6 +137,8 @@ class EngineOptions:
             bad("backend", f"is not one of {BACKENDS}")
         if self.decode not in DECODERS:
             bad("decode", f"is not one of {DECODERS}")
+        if self.finish not in FINISHERS:
+            bad("finish", f"is not one of {FINISHERS}")
         if self.reduce != "auto" and self.reduce not in (1, 2, 4, 8):
             bad("reduce", "is not one of 'auto', 1, 2, 4, 8")
         for name in ("tile_batch", "threads", "writers", "ahead"):
@@ -186,9 +198,9 @@ class Engine:
         cores = os.cpu_count() or 1
         self.writers = options.writers or max(2, cores // 2)
         self.ahead = options.ahead or 2 * jobs + 2
-        self.gpu_decode = (str(device) if options.decode == "torchvision" or
-                           (options.decode == "auto" and device.type == "cuda") else None)
+        self.gpu_decode = str(device) if options.decode == "torchvision" else None
         self._pool: Any = None
+        self._workers_prepare = False
         self.last_run = RunStats()
         from pipeline.assessment import make_assessor
 
@@ -237,7 +249,8 @@ class Engine:
                             "compile_mode": self.options.compile_mode},
                 "decode": {"decoder": "torchvision" if self.gpu_decode else "pillow",
                            "reduce": self.options.reduce},
-                "writers": self.writers, "model_config": self.config.to_dict()}
+                "writers": self.writers, "finish": self.options.finish,
+                "model_config": self.config.to_dict()}
 
     # ---------------------------------------------------------------------- running
     @contextlib.contextmanager
@@ -273,9 +286,10 @@ class Engine:
                 pending: deque[Future] = deque()
                 stats = self.last_run = RunStats()
                 account = CpuAccount()
-                pool = stream.pool
+                pool = stream.pool if self.options.finish == "auto" else None
                 stats.finish_in = "workers" if pool is not None else "threads"
-                account.start([w.pid for w in getattr(pool, "_pool", [])])
+                self._workers_prepare = stream.pool is not None
+                account.start([w.pid for w in getattr(stream.pool, "_pool", [])])
                 t_start = time.perf_counter()
                 # CPU: one photo per network call, so its tiles' batches (and so its answer,
                 # to the last bit) never depend on timing; CUDA: photos share batches
@@ -309,6 +323,7 @@ class Engine:
                     yield self._account(f.result(), account, pool)
                     bar.update(1)
                 stats.wall_s = time.perf_counter() - t_start
+                account.bytes_to_workers += stream.bytes_sent
                 account.stop()
                 stats.cpu = account.to_dict()
         finally:
@@ -328,7 +343,7 @@ class Engine:
         account.photos += 1
         account.add_stages(outcome.prepared.cpu_s)
         account.add_stages(outcome.cpu_s)
-        if pool is not None:  # the prepared photo came from a worker, the outcome too
+        if pool is not None:  # the outcome came back from a worker
             account.bytes_from_workers += payload_bytes(outcome)
         return outcome
 
@@ -337,7 +352,7 @@ class Engine:
         ok = [p for p in group if p.ok]
         sources: dict[int, Any] = {}
         if ok:
-            if pool is not None:
+            if self._workers_prepare:  # the prepared photos came from worker processes
                 account.bytes_from_workers += payload_bytes(*ok)
             c0 = process_cpu_s()
             probas = self._proba([p.working for p in ok])
