@@ -361,6 +361,19 @@ def format_table(res: dict[str, Any]) -> str:
     mt = res["engine"]["main_thread_last_run"]
     add("engine main thread: network / waiting for prepare",
         f"{mt['network_s'] / mt['wall_s']:.0%} / {mt['waiting_for_prepare_s'] / mt['wall_s']:.0%}")
+    cpu = mt.get("cpu") or {}
+    if cpu:
+        add("engine CPU ms/photo: main / outside network / workers",
+            f"{cpu['main_process_cpu_ms_per_photo']:.0f} / "
+            f"{cpu['main_outside_network_cpu_ms_per_photo']:.0f} / "
+            f"{cpu['workers_cpu_ms_per_photo']:.0f} (finished in {mt.get('finish_in')})")
+        add("engine CPU ms/photo outside the network (all processes)",
+            cpu["cpu_ms_per_photo_outside_network"], "{:.0f}")
+        add("  per stage", ", ".join(f"{k} {v:.0f}"
+                                     for k, v in cpu["stage_cpu_ms_per_photo"].items()))
+        add("engine MB/photo to / from workers",
+            f"{cpu['bytes_to_workers_per_photo'] / 1e6:.1f} / "
+            f"{cpu['bytes_from_workers_per_photo'] / 1e6:.1f}")
     add("engine / naive (warm)", res["speedup"], "{:.2f}x")
     if "speedup_paired" in res:
         add("  paired runs (median; each)", f"{res['speedup_paired_median']:.2f}x; "
