@@ -25,6 +25,7 @@ opt-in (:class:`EngineOptions` ``compile_mode``) because they only pay where mea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections import deque
@@ -372,6 +373,9 @@ class Engine:
                 fut.set_result(Outcome(p))
             elif pool is not None:
                 (proba,) = sources.pop(id(p))
+                if self.assessor is None:  # the working image is only needed to assess
+                    p = dataclasses.replace(p, working=np.empty((*p.working.shape[:2], 0),
+                                                                np.float32))
                 account.bytes_to_workers += payload_bytes(p, proba)
                 pool.apply_async(finish_photo, (p, proba, out_dir, self.assessor),
                                  callback=fut.set_result, error_callback=fut.set_exception)
