@@ -5,7 +5,7 @@ study size:
 
 1. **prepare** (:mod:`pipeline.engine_stream`): read, decode (reduced-size JPEG decoding where
    the working resolution allows, :mod:`pipeline.engine_prepare`; batched nvJPEG decoding on
-   a GPU, :mod:`pipeline.gpu_decode`), calibrate, colour-correct and resample to the working
+   a GPU, :mod:`pipeline.gpu_decode`, opt-in), calibrate, colour-correct and resample to the working
    image — in a pool of worker processes, a bounded number of photos ahead;
 2. **network** (this process): the working images of the photos that are ready are cut into
    tiles that share forward batches (:class:`models.fastpath.TiledSegmenter`); on CUDA the
@@ -14,9 +14,12 @@ study size:
    uint8 mask is copied back asynchronously; on the CPU the network is whichever of eager
    PyTorch (channels_last, tuned threads) and ONNX Runtime a timed warm-up found faster
    (:mod:`models.autotune`, cached per model and machine);
-3. **measure and write** (a pool of threads: PNG/JPEG encoding and the area sums release the
-   GIL): full-resolution labels, areas through the calibration, mask, overlay and review
-   picture written atomically (:mod:`pipeline.stages`).
+3. **finish** — in the worker processes when there are some (they receive only the low-res
+   probabilities: no photo's pixels cross a process boundary), else in a pool of threads
+   here: the per-photo assessment (:mod:`pipeline.assessment`), full-resolution labels,
+   areas through the calibration, mask, overlay and review picture written atomically
+   (:mod:`pipeline.stages`). Every stage's CPU time is accounted (:mod:`pipeline.engine_cpu`,
+   ``Engine.last_run.cpu``).
 
 Outcomes are yielded as photos finish, each with its task. ``torch.compile`` / CUDA graphs are
 opt-in (:class:`EngineOptions` ``compile_mode``) because they only pay where measured.
