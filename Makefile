@@ -13,7 +13,7 @@ RAW    := data/raw
 OUT    := data/processed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run test test-slow lint bench train synth contact-sheet clean
+.PHONY: help install run test test-slow lint bench bench-cpu bench-gpu train synth contact-sheet clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,12 @@ lint: $(STAMP) ## Lint with ruff
 
 bench: $(STAMP) ## Benchmarks (JSON + a table): calibration, and the engine when it lands
 	$(BIN)/donorsite bench --out $(OUT)/bench
+
+bench-cpu: $(STAMP) ## CPU ms per photo per stage and process, bytes between processes, start-up (+ a GPU stand-in)
+	$(BIN)/donorsite bench --cpu --out $(OUT)/bench
+
+bench-gpu: ## The one-go GPU check (scripts/bench_gpu.sh; logs under $$OUT or /tmp/bench-gpu-out)
+	PY=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) bash scripts/bench_gpu.sh
 
 train: $(STAMP) ## Reproduce the shipped starter model (see models/weights/*.md)
 	$(BIN)/python -m models.recipes.starter

@@ -31,26 +31,31 @@ import math
 import os
 import platform
 import statistics
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_benchmarks", "format_table"]
+__all__ = ["run_benchmarks", "run_cpu_benchmark", "format_table"]
 
 
-def _bench_photos(n: int, *, work_dir: Path, seed: int = 7) -> tuple[list[Path], Path]:
-    """The demo study's first ``n`` photos, or ``n`` synthetic 4000x3000 ones (made once)."""
+def _bench_photos(n: int, *, work_dir: Path, seed: int = 7,
+                  size: str | None = None) -> tuple[list[Path], Path]:
+    """The demo study's first ``n`` photos, or ``n`` synthetic 4000x3000 ones (made once;
+    ``size`` forces synthetic photos of that size)."""
     from pipeline.config import PROJECT_ROOT
 
     demo = PROJECT_ROOT / "data" / "raw" / "demo"
     study = demo
-    if not (demo / "manifest.csv").is_file():
+    if size is not None or not (demo / "manifest.csv").is_file():
         from pipeline.synth import StudyConfig, generate_study
 
+        size = size or "4000x3000"
         subjects = max(1, math.ceil(n / 3))
-        study = work_dir / f"bench-study-{seed}-{subjects}"
+        study = work_dir / f"bench-study-{seed}-{subjects}-{size}"
         if not (study / "manifest.csv").exists():
             cfg = StudyConfig.from_cli(seed=seed, subjects=subjects, days="0,7,14",
-                                       photos_per_visit=1, size="4000x3000")
+                                       photos_per_visit=1, size=size)
             generate_study(study, cfg, jobs=os.cpu_count() or 1, force=True, progress=False)
     with (study / "manifest.csv").open() as fh:
         files = [study / r["file"] for r in csv.DictReader(fh)]
@@ -273,6 +278,54 @@ def run_benchmarks(out_dir: Path, *, n_photos: int = 12, model: str = "starter",
     return res
 
 
+def run_cpu_benchmark(out_dir: Path, *, n_photos: int = 12, model: str = "starter",
+                      jobs: Sequence[int] = (1, 2), standin_ms: float | None = 20.0,
+                      size: str | None = None) -> dict[str, Any]:
+    """CPU time per photo, per stage and per process, bytes between processes and start-up
+    (:mod:`pipeline.bench_cpu`), for the real network and a GPU stand-in; writes
+    ``out_dir/bench-cpu.json``."""
+    import torch
+
+    from calibration import load_sticker
+    from pipeline.bench_cpu import cpu_runs
+    from pipeline.decode import sha256_bytes
+    from pipeline.stages import PrepareOptions, Task
+
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    photos, study = _bench_photos(n_photos, work_dir=out_dir, size=size)
+    print(f"[bench] {len(photos)} photos ready ({time.perf_counter() - t_start:.0f} s)",
+          flush=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net, config, card, model_name = _model(model)
+    tasks = [Task(f"B{i:03d}", 1, p, p.name, sha256_bytes(p.read_bytes()))
+             for i, p in enumerate(photos)]
+    options = PrepareOptions(sticker=load_sticker(), model_config=config)
+    rows = cpu_runs(tasks, options, net=net, config=config, card=card, model_name=model_name,
+                    device=device, jobs_list=list(jobs), work=out_dir / "bench-cpu-outputs",
+                    cache_dir=out_dir / "cache", standin_ms=standin_ms,
+                    progress=lambda line: print(f"[bench] {line}", flush=True))
+    ref = rows[0]["healed"]
+    agree = max((abs(r["healed"].get(k, float("nan")) - v) for r in rows
+                 if r["network"] == rows[0]["network"] for k, v in ref.items()
+                 if v is not None and r["healed"].get(k) is not None), default=0.0)
+    res = {"machine": platform.platform(), "cores": os.cpu_count(), "device": device,
+           "photos": len(photos), "photo_source": str(study),
+           "photo_size": "x".join(map(str, _size_of(photos[0]))) if photos else None,
+           "model": model_name, "runs": rows, "healed_abs_diff_max_between_layouts": agree,
+           "seconds": time.perf_counter() - t_start}
+    (out_dir / "bench-cpu.json").write_text(json.dumps(res, indent=2, default=float))
+    return res
+
+
+def _size_of(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
 def _calibration(photos: list[Path], sticker: Any) -> Any:
     import numpy as np
 
@@ -308,6 +361,19 @@ def format_table(res: dict[str, Any]) -> str:
     mt = res["engine"]["main_thread_last_run"]
     add("engine main thread: network / waiting for prepare",
         f"{mt['network_s'] / mt['wall_s']:.0%} / {mt['waiting_for_prepare_s'] / mt['wall_s']:.0%}")
+    cpu = mt.get("cpu") or {}
+    if cpu:
+        add("engine CPU ms/photo: main / outside network / workers",
+            f"{cpu['main_process_cpu_ms_per_photo']:.0f} / "
+            f"{cpu['main_outside_network_cpu_ms_per_photo']:.0f} / "
+            f"{cpu['workers_cpu_ms_per_photo']:.0f} (finished in {mt.get('finish_in')})")
+        add("engine CPU ms/photo outside the network (all processes)",
+            cpu["cpu_ms_per_photo_outside_network"], "{:.0f}")
+        add("  per stage", ", ".join(f"{k} {v:.0f}"
+                                     for k, v in cpu["stage_cpu_ms_per_photo"].items()))
+        add("engine MB/photo to / from workers",
+            f"{cpu['bytes_to_workers_per_photo'] / 1e6:.1f} / "
+            f"{cpu['bytes_from_workers_per_photo'] / 1e6:.1f}")
     add("engine / naive (warm)", res["speedup"], "{:.2f}x")
     if "speedup_paired" in res:
         add("  paired runs (median; each)", f"{res['speedup_paired_median']:.2f}x; "

@@ -240,10 +240,28 @@ def bench(
     photos: Annotated[int, typer.Option(help="Photos (demo study's, else synthetic).")] = 12,
     repeats: Annotated[int, typer.Option(help="Runs of naive loop and engine (median).")] = 3,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Only the CPU accounting: CPU ms per photo per stage and process, bytes between processes, start-up; real network and a GPU stand-in; jobs 1, 2 .. cores (bench-cpu.json).")] = False,
+    standin_ms: Annotated[float, typer.Option(help="--cpu: the GPU stand-in's ms per batch (0: none).")] = 20.0,
+    size: Annotated[str | None, typer.Option(help="Synthetic photo size WxH instead of the demo study's (e.g. 1200x900).")] = None,
 ) -> None:
     """Benchmarks (not tests): naive loop vs engine, stages, network; bench.json + a table."""
     from pipeline.bench import format_table, run_benchmarks
 
+    if cpu:
+        import os
+
+        from pipeline.bench import run_cpu_benchmark
+        from pipeline.bench_cpu import format_cpu_table
+
+        cores = os.cpu_count() or 1
+        jobs_list = sorted({1, 2, cores} if jobs is None else {jobs})
+        res = run_cpu_benchmark(out, n_photos=photos, jobs=jobs_list,
+                                standin_ms=standin_ms or None, size=size)
+        typer.echo(format_cpu_table(res["runs"]))
+        typer.echo(f"healed % max difference between layouts: "
+                   f"{res['healed_abs_diff_max_between_layouts']:.4f}")
+        typer.echo(f"written: {out / 'bench-cpu.json'}")
+        return
     res = run_benchmarks(out, n_photos=photos, repeats=repeats, jobs=jobs)
     typer.echo(format_table(res))
     typer.echo(f"written: {out / 'bench.json'}")

@@ -5,7 +5,7 @@ study size:
 
 1. **prepare** (:mod:`pipeline.engine_stream`): read, decode (reduced-size JPEG decoding where
    the working resolution allows, :mod:`pipeline.engine_prepare`; batched nvJPEG decoding on
-   a GPU, :mod:`pipeline.gpu_decode`), calibrate, colour-correct and resample to the working
+   a GPU, :mod:`pipeline.gpu_decode`, opt-in), calibrate, colour-correct and resample to the working
    image — in a pool of worker processes, a bounded number of photos ahead;
 2. **network** (this process): the working images of the photos that are ready are cut into
    tiles that share forward batches (:class:`models.fastpath.TiledSegmenter`); on CUDA the
@@ -14,9 +14,12 @@ study size:
    uint8 mask is copied back asynchronously; on the CPU the network is whichever of eager
    PyTorch (channels_last, tuned threads) and ONNX Runtime a timed warm-up found faster
    (:mod:`models.autotune`, cached per model and machine);
-3. **measure and write** (a pool of threads: PNG/JPEG encoding and the area sums release the
-   GIL): full-resolution labels, areas through the calibration, mask, overlay and review
-   picture written atomically (:mod:`pipeline.stages`).
+3. **finish** — in the worker processes when there are some (they receive only the low-res
+   probabilities: no photo's pixels cross a process boundary), else in a pool of threads
+   here: the per-photo assessment (:mod:`pipeline.assessment`), full-resolution labels,
+   areas through the calibration, mask, overlay and review picture written atomically
+   (:mod:`pipeline.stages`). Every stage's CPU time is accounted (:mod:`pipeline.engine_cpu`,
+   ``Engine.last_run.cpu``).
 
 Outcomes are yielded as photos finish, each with its task. ``torch.compile`` / CUDA graphs are
 opt-in (:class:`EngineOptions` ``compile_mode``) because they only pay where measured.
@@ -25,6 +28,7 @@ opt-in (:class:`EngineOptions` ``compile_mode``) because they only pay where mea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections import deque
@@ -36,7 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.assessment import proba_to_numpy
 from pipeline.config import Settings
+from pipeline.engine_cpu import CpuAccount, StageClock, payload_bytes, process_cpu_s
 from pipeline.engine_prepare import DecodePolicy
 from pipeline.engine_stream import PrepareStream
 from pipeline.errors import PipelineError
@@ -55,8 +61,15 @@ __all__ = ["Engine", "EngineOptions", "EngineOptionsError", "Outcome", "RunStats
 
 #: Network back-ends: ``'auto'`` measures torch against onnxruntime on the CPU (CUDA: torch).
 BACKENDS = ("auto", "torch", "onnxruntime")
-#: JPEG decoders: ``'auto'`` is torchvision (nvJPEG) on CUDA, Pillow on the CPU.
+#: JPEG decoders: ``'auto'`` is Pillow (libjpeg-turbo) in the workers, on every device: GPU
+#: decoding only helps when the pixels stay on the device, and calibration needs them on the
+#: CPU (issue 16); ``'torchvision'`` (nvJPEG on CUDA) stays available to measure.
 DECODERS = ("auto", "pillow", "torchvision")
+#: Where a photo is finished after the network (labels, areas, files): ``'auto'`` = in the
+#: worker processes when there are some (a photo's pixels never cross a process boundary),
+#: else in writer threads here; ``'threads'`` forces the latter (the layout before issue 16,
+#: kept to compare).
+FINISHERS = ("auto", "threads")
 
 
 class EngineOptionsError(PipelineError, ValueError):
@@ -73,9 +86,9 @@ class EngineOptions:
     ----------
     backend : {'auto', 'torch', 'onnxruntime'}
     decode : {'auto', 'pillow', 'torchvision'}
-        ``'torchvision'`` decodes in batches on the engine's device (nvJPEG on CUDA); on the
-        CPU its pixels equal Pillow's bit for bit (both libjpeg-turbo), nvJPEG's may differ
-        by a level here and there (not measured yet: ``make bench`` on a GPU reports it).
+        ``'auto'``: Pillow in the workers. ``'torchvision'`` decodes in batches on the
+        engine's device (nvJPEG on CUDA); on the CPU its pixels equal Pillow's bit for bit
+        (both libjpeg-turbo), nvJPEG's may differ by a level here and there.
     reduce : {1, 'auto', 2, 4, 8}
         Reduced-size JPEG decoding (:class:`pipeline.engine_prepare.DecodePolicy`). Off (1) by
         default: ~20 % faster on 2 cores, but it moves the starter's healed % by more than
@@ -95,6 +108,8 @@ class EngineOptions:
         ``Settings.out_dir / 'cache'``.
     refresh : bool
         Time the back-ends again even when a cached choice exists.
+    finish : {'auto', 'threads'}
+        Where photos are finished after the network (:data:`FINISHERS`).
 
     Examples
     --------
@@ -114,6 +129,7 @@ class EngineOptions:
     compile_mode: str | None = None
     cache_dir: Path | None = None
     refresh: bool = False
+    finish: str = "auto"
 
     def __post_init__(self) -> None:
         from models.fastpath import COMPILE_MODES
@@ -125,6 +141,8 @@ class EngineOptions:
             bad("backend", f"is not one of {BACKENDS}")
         if self.decode not in DECODERS:
             bad("decode", f"is not one of {DECODERS}")
+        if self.finish not in FINISHERS:
+            bad("finish", f"is not one of {FINISHERS}")
         if self.reduce != "auto" and self.reduce not in (1, 2, 4, 8):
             bad("reduce", "is not one of 'auto', 1, 2, 4, 8")
         for name in ("tile_batch", "threads", "writers", "ahead"):
@@ -143,6 +161,10 @@ class RunStats:
     network_s: float = 0.0
     waiting_for_prepare_s: float = 0.0
     waiting_for_writers_s: float = 0.0
+    #: where the photos were finished: ``'workers'`` (processes) or ``'threads'`` (here)
+    finish_in: str = "threads"
+    #: CPU accounting of the run (:class:`pipeline.engine_cpu.CpuAccount`.to_dict())
+    cpu: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,6 +178,11 @@ class Outcome:
     qc_flags: tuple[str, ...] = field(default_factory=tuple)
     error_code: str | None = None
     error_message: str | None = None
+    #: the model's certainty and the photo's novelty (:class:`models.assess.Assessment`),
+    #: ``None`` when the model card has no ``qc`` entry
+    assessment: Any = None
+    #: CPU seconds of the finishing stages (:mod:`pipeline.engine_cpu`)
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 class Engine:
@@ -175,10 +202,13 @@ class Engine:
         cores = os.cpu_count() or 1
         self.writers = options.writers or max(2, cores // 2)
         self.ahead = options.ahead or 2 * jobs + 2
-        self.gpu_decode = (str(device) if options.decode == "torchvision" or
-                           (options.decode == "auto" and device.type == "cuda") else None)
+        self.gpu_decode = str(device) if options.decode == "torchvision" else None
         self._pool: Any = None
+        self._workers_prepare = False
         self.last_run = RunStats()
+        from pipeline.assessment import make_assessor
+
+        self.assessor = make_assessor(self.card, config)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -223,7 +253,8 @@ class Engine:
                             "compile_mode": self.options.compile_mode},
                 "decode": {"decoder": "torchvision" if self.gpu_decode else "pillow",
                            "reduce": self.options.reduce},
-                "writers": self.writers, "model_config": self.config.to_dict()}
+                "writers": self.writers, "finish": self.options.finish,
+                "model_config": self.config.to_dict()}
 
     # ---------------------------------------------------------------------- running
     @contextlib.contextmanager
@@ -258,6 +289,11 @@ class Engine:
                     ThreadPoolExecutor(self.writers, thread_name_prefix="write") as writer:
                 pending: deque[Future] = deque()
                 stats = self.last_run = RunStats()
+                account = CpuAccount()
+                pool = stream.pool if self.options.finish == "auto" else None
+                stats.finish_in = "workers" if pool is not None else "threads"
+                self._workers_prepare = stream.pool is not None
+                account.start([w.pid for w in getattr(stream.pool, "_pool", [])])
                 t_start = time.perf_counter()
                 # CPU: one photo per network call, so its tiles' batches (and so its answer,
                 # to the last bit) never depend on timing; CUDA: photos share batches
@@ -270,7 +306,7 @@ class Engine:
                         group.append(stream.take())
                         tiles += self._n_tiles(group[-1])
                     t1 = time.perf_counter()
-                    pending.extend(self._segment(group, writer, out_dir))
+                    pending.extend(self._segment(group, writer, out_dir, pool, account))
                     t2 = time.perf_counter()
                     stats.waiting_for_prepare_s += t1 - t0
                     stats.network_s += t2 - t1
@@ -285,12 +321,15 @@ class Engine:
                             continue
                         for f in done:
                             pending.remove(f)
-                            yield f.result()
+                            yield self._account(f.result(), account, pool)
                             bar.update(1)
                 for f in as_completed(list(pending)):
-                    yield f.result()
+                    yield self._account(f.result(), account, pool)
                     bar.update(1)
                 stats.wall_s = time.perf_counter() - t_start
+                account.bytes_to_workers += stream.bytes_sent
+                account.stop()
+                stats.cpu = account.to_dict()
         finally:
             bar.close()
 
@@ -303,24 +342,48 @@ class Engine:
         return len(plan_tiles(p.working.shape[:2], tile=c.tile_size, overlap=c.tile_overlap,
                               stride=c.stride).starts)
 
-    def _segment(self, group: list[Prepared], writer: ThreadPoolExecutor,
-                 out_dir: Path) -> list[Future]:
+    @staticmethod
+    def _account(outcome: Outcome, account: CpuAccount, pool: Any) -> Outcome:
+        account.photos += 1
+        account.add_stages(outcome.prepared.cpu_s)
+        account.add_stages(outcome.cpu_s)
+        if pool is not None:  # the outcome came back from a worker
+            account.bytes_from_workers += payload_bytes(outcome)
+        return outcome
+
+    def _segment(self, group: list[Prepared], writer: ThreadPoolExecutor, out_dir: Path,
+                 pool: Any, account: CpuAccount) -> list[Future]:
         ok = [p for p in group if p.ok]
         sources: dict[int, Any] = {}
         if ok:
+            if self._workers_prepare:  # the prepared photos came from worker processes
+                account.bytes_from_workers += payload_bytes(*ok)
+            c0 = process_cpu_s()
             probas = self._proba([p.working for p in ok])
             for p, proba in zip(ok, probas, strict=True):
-                # CUDA: upsample + argmax queued on the device now, copied back asynchronously;
-                # CPU: the border-only upsampling runs in the writer thread
-                sources[id(p)] = (self.segmenter.labels(proba, p.full_shape)
-                                  if self.device.type == "cuda" else proba)
+                if pool is not None:  # the workers finish: low-res probabilities go there
+                    sources[id(p)] = (proba_to_numpy(proba),)
+                else:
+                    # CUDA: upsample + argmax queued on the device now, copied back
+                    # asynchronously; CPU: the border-only upsampling runs in the writer
+                    sources[id(p)] = (proba, self.segmenter.labels(proba, p.full_shape)
+                                      if self.device.type == "cuda" else None)
+            account.main_network_s += process_cpu_s() - c0
         futures = []
         for p in group:
+            fut: Future = Future()
             if not p.ok:
-                fut: Future = Future()
                 fut.set_result(Outcome(p))
+            elif pool is not None:
+                (proba,) = sources.pop(id(p))
+                if self.assessor is None:  # the working image is only needed to assess
+                    p = dataclasses.replace(p, working=np.empty((*p.working.shape[:2], 0),
+                                                                np.float32))
+                account.bytes_to_workers += payload_bytes(p, proba)
+                pool.apply_async(finish_photo, (p, proba, out_dir, self.assessor),
+                                 callback=fut.set_result, error_callback=fut.set_exception)
             else:
-                fut = writer.submit(self._finish, p, sources.pop(id(p)), out_dir)
+                fut = writer.submit(self._finish, p, *sources.pop(id(p)), out_dir)
             futures.append(fut)
         return futures
 
@@ -336,15 +399,9 @@ class Engine:
                 torch.cuda.empty_cache()
                 self.segmenter.batch_size //= 2
 
-    def _finish(self, p: Prepared, source: Any, out_dir: Path) -> Outcome:
-        from models.fastpath import PendingLabels
-
-        pending = source if isinstance(source, PendingLabels) else \
-            self.segmenter.labels(source, p.full_shape)
-        outcome, files = measure_and_encode(p, pending.result())
-        if files:
-            write_files(files, out_dir=out_dir)
-        return outcome
+    def _finish(self, p: Prepared, proba: Any, pending: Any, out_dir: Path) -> Outcome:
+        return finish_photo(p, proba, out_dir, self.assessor, pending=pending,
+                            segmenter=self.segmenter)
 
     @contextlib.contextmanager
     def cpu_threads(self) -> Iterator[None]:
@@ -367,18 +424,57 @@ class Engine:
             cv2.setNumThreads(before[1])
 
 
+def finish_photo(p: Prepared, proba: Any, out_dir: Path, assessor: Any, *,
+                 pending: Any = None, segmenter: Any = None) -> Outcome:
+    """Everything after the network for one photo, wherever it runs (a worker process that
+    receives the low-resolution probabilities, or a writer thread of the main process):
+    assessment, full-size labels (the exact border-only upsampling of
+    :func:`models.upsample.upsample_labels`, or ``pending`` labels from the device), areas,
+    QC flags, encoded files written atomically. Each stage's CPU time is in the outcome's
+    ``cpu_s``. The outcome carries the photo without its pixels (only the working image's
+    shape is kept, as the store's provenance)."""
+    from models.upsample import upsample_labels
+    from pipeline.assessment import assess_prepared
+
+    cpu: dict[str, float] = {}
+    clock = StageClock(cpu)
+    with clock("assess"):
+        assessment = assess_prepared(assessor, p, proba)
+    with clock("labels"):
+        if pending is None and segmenter is not None:
+            pending = segmenter.labels(proba, p.full_shape)
+        labels = pending.result() if pending is not None else \
+            upsample_labels(proba_to_numpy(proba), p.full_shape)
+    outcome, files = measure_and_encode(p, labels, assessment=assessment, clock=clock)
+    with clock("write"):
+        if files:
+            write_files(files, out_dir=out_dir)
+    outcome.cpu_s = cpu
+    p.working = np.empty((*p.working.shape[:2], 0), np.float32)
+    p.review = None
+    return outcome
+
+
 def measure_and_encode(p: Prepared, labels: np.ndarray, *, outcome_type: type[Outcome] = Outcome,
+                       assessment: Any = None, clock: Any = None,
                        **extra: Any) -> tuple[Outcome, dict[str, bytes]]:
     """The last stage of both engines for one photo with its full-resolution labels: areas
-    through the calibration, QC flags and the encoded output files (written by the caller:
-    the local writer threads, or the Ray driver). An encoding error is a failed outcome."""
-    m = segment_and_measure(p, labels)
+    through the calibration, QC flags (the label checks and ``assessment``'s flags) and the
+    encoded output files (written by the caller: the local writer threads, or the Ray
+    driver). An encoding error is a failed outcome."""
+    clock = clock or StageClock({})
+    with clock("measure"):
+        m = segment_and_measure(p, labels)
     try:
-        files = encode_outputs(p, labels)
+        with clock("encode"):
+            files = encode_outputs(p, labels)
     except PipelineError as exc:
-        return outcome_type(p, m, error_code=exc.code, error_message=str(exc), **extra), {}
+        return outcome_type(p, m, error_code=exc.code, error_message=str(exc),
+                            assessment=assessment, **extra), {}
     mask_file, overlay_file = list(files)[:2]
-    return outcome_type(p, m, mask_file, overlay_file, _label_qc(labels, m), **extra), files
+    flags = _label_qc(labels, m) + (tuple(assessment.flags) if assessment is not None else ())
+    return outcome_type(p, m, mask_file, overlay_file, flags, assessment=assessment,
+                        **extra), files
 
 
 def _label_qc(labels: np.ndarray, m: Measurement) -> tuple[str, ...]:

@@ -167,8 +167,13 @@ def prepare_photo(task: Task, options: PrepareOptions,
     with its codes. The result's ``full_shape`` and ``calibration`` always refer to the full
     oriented photo.
     """
+    from pipeline.engine_cpu import StageClock
+
+    cpu: dict[str, float] = {}
+    clock = StageClock(cpu)
     try:
-        data = read_bytes(task.path)
+        with clock("read"):
+            data = read_bytes(task.path)
     except PipelineError:
         return prepare(task, options)
     k, size = 1, None
@@ -176,7 +181,9 @@ def prepare_photo(task: Task, options: PrepareOptions,
         size = _jpeg_size(data)
         k = choose_reduce(*size, policy) if size else 1
     try:
-        photo = decode_photo(data, name=task.name, max_pixels=options.max_pixels, reduce=k)
+        with clock("decode"):
+            photo = decode_photo(data, name=task.name, max_pixels=options.max_pixels,
+                                 reduce=k)
     except (PipelineError, MemoryError):
         return prepare(task, options)
     if photo.sha256 != task.sha256:
@@ -186,29 +193,37 @@ def prepare_photo(task: Task, options: PrepareOptions,
         w, h = size
         full_shape = (w, h) if photo.metadata.get("orientation") in (5, 6, 7, 8) else (h, w)
     return prepare_pixels(task, options, photo.rgb, full_shape=full_shape,
-                          metadata=photo.metadata, policy=policy, subject=photo.subject_id)
+                          metadata=photo.metadata, policy=policy, subject=photo.subject_id,
+                          cpu_s=cpu)
 
 
 def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
                    full_shape: tuple[int, int], metadata: dict,
-                   policy: DecodePolicy = DecodePolicy(), subject: str | None = None
-                   ) -> Prepared:
+                   policy: DecodePolicy = DecodePolicy(), subject: str | None = None,
+                   cpu_s: dict[str, float] | None = None) -> Prepared:
     """The rest of the prepare stage for a photo already decoded and oriented, at full or
     reduced size ``rgb`` (by :func:`prepare_photo`, or on the GPU): calibrate, check that a
     reduced size was good enough, build the working and review images.
 
     Falls back to :func:`pipeline.stages.prepare` (full decode) as the module docstring says.
+    ``cpu_s``: CPU seconds of the stages before (read, decode), completed here and kept in
+    the result's ``cpu_s``.
     """
     from calibration import CalibrationError, calibrate
     from models.preprocess import working_image
+    from pipeline.engine_cpu import StageClock
+
+    cpu = dict(cpu_s or {})
+    clock = StageClock(cpu)
 
     config = options.model_config
     reduced = tuple(rgb.shape[:2]) != tuple(full_shape)
     if reduced and config.px_per_mm is None:
         return prepare(task, options)
     try:
-        cal_r = calibrate(rgb, options.sticker, options=options.calibration_options,
-                          source=task.name)
+        with clock("calibrate"):
+            cal_r = calibrate(rgb, options.sticker, options=options.calibration_options,
+                              source=task.name)
     except (CalibrationError, MemoryError):
         return prepare(task, options)  # reports the error (or succeeds at full size)
     cal = cal_r
@@ -225,6 +240,9 @@ def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
     out.full_shape = (int(full_shape[0]), int(full_shape[1]))
     out.subject_from_file = subject
     out.calibration = cal
-    out.working, _ = working_image(rgb, cal_r, config=config)
-    out.review = review_picture(rgb, cal_r)
+    with clock("working"):
+        out.working, _ = working_image(rgb, cal_r, config=config)
+    with clock("review"):
+        out.review = review_picture(rgb, cal_r)
+    out.cpu_s = cpu
     return out

@@ -165,9 +165,11 @@ class NetworkActor:
         import torch
 
         from models.registry import load_model
+        from pipeline.assessment import make_assessor
         from pipeline.engine_setup import build_segmenter
 
         loaded = load_model(model)
+        self.assessor = make_assessor(loaded.card, loaded.config)
         opts = dict(options)
         cache = opts.get("cache_dir")
         if cache is None or not _writable(Path(cache)):  # not shared with this node
@@ -183,16 +185,19 @@ class NetworkActor:
         self.node = _node_id()
 
     def __call__(self, batch: Any) -> Any:
+        from pipeline.assessment import assess_prepared
+
         out = []
         for payload in batch.column("payload").to_pylist():
             p, nodes = pickle.loads(payload)
-            labels = None
+            labels = assessment = None
             if p.ok:
                 proba = self.seg.proba([p.working])[0]  # one photo per call, as locally
+                assessment = assess_prepared(self.assessor, p, proba)
                 labels = self.seg.labels(proba, p.full_shape).result()
                 # the driver only needs the working image's shape (stored as provenance)
                 p.working = np.empty((*p.working.shape[:2], 0), np.float32)
-            out.append(_dumps((p, labels, {**nodes, "network": self.node})))
+            out.append(_dumps((p, labels, assessment, {**nodes, "network": self.node})))
         return _table(batch.column("index").to_pylist(), out)
 
 
@@ -205,14 +210,14 @@ def measure_batch(batch: Any) -> Any:
     cv2.setNumThreads(1)
     node, out = _node_id(), []
     for payload in batch.column("payload").to_pylist():
-        p, labels, nodes = pickle.loads(payload)
+        p, labels, assessment, nodes = pickle.loads(payload)
         nodes = {**nodes, "measure": node}
         files: dict[str, bytes] = {}
         if not p.ok:
             outcome = RayOutcome(p, nodes=nodes)
         else:
             outcome, files = measure_and_encode(p, labels, outcome_type=RayOutcome,
-                                                nodes=nodes)
+                                                assessment=assessment, nodes=nodes)
             p.review = None  # encoded above; not shipped back
         out.append(_dumps((outcome, files)))
     return _table(batch.column("index").to_pylist(), out)

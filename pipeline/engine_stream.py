@@ -113,6 +113,8 @@ class PrepareStream:
         self._pending: deque[Any] = deque()
         self._pool: Any = pool
         self._own_pool = False
+        #: pixel bytes sent to worker processes (decoded on the GPU here)
+        self.bytes_sent = 0
         self._threads: ThreadPoolExecutor | None = None
         if pool is None:
             if (jobs >= 2 and len(self.tasks) >= 2) or len(self.tasks) >= PROCESS_MIN_TASKS:
@@ -138,6 +140,12 @@ class PrepareStream:
 
     def __len__(self) -> int:
         return len(self.tasks)
+
+    @property
+    def pool(self) -> Any:
+        """The worker processes (``None`` on the one-thread path): the engine sends them the
+        photos' finishing work too, so that a photo's pixels stay in the workers."""
+        return self._pool
 
     @property
     def exhausted(self) -> bool:
@@ -185,6 +193,8 @@ class PrepareStream:
             task, rgb, full_shape, meta = args
             fn = _prepare_pixels
             args = (task, self.options, rgb, full_shape, meta, self.policy)
+            if self._pool is not None:
+                self.bytes_sent += rgb.nbytes
         if self._pool is not None:
             return self._pool.apply_async(fn, args)
         assert self._threads is not None

@@ -236,6 +236,7 @@ def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
     colour = cal.colour
     qc = set(cal.qc_flags) | set(outcome.qc_flags)  # type: ignore[attr-defined]
     m = outcome.measurement  # type: ignore[attr-defined]
+    a = getattr(outcome, "assessment", None)
     try:
         store.save_result(
             photo_id=t.photo_id, run_id=run_id, version=t.result_version, status="ok",
@@ -253,7 +254,8 @@ def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
                           "mask_file": outcome.mask_file,  # type: ignore[attr-defined]
                           "overlay_file": outcome.overlay_file,  # type: ignore[attr-defined]
                           "working_shape": "x".join(map(str, p.working.shape[:2]))},
-            measurement=m.as_dict(), qc_flags=tuple(sorted(qc)))
+            measurement=m.as_dict(), assessment=None if a is None else a.as_dict(),
+            qc_flags=tuple(sorted(qc)))
     except Exception as exc:  # pragma: no cover - the store itself failing stops the batch
         raise StoreError(f"{store.path}: cannot store the result of {t.photo_id}: {exc}"
                          ) from exc

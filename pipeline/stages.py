@@ -68,6 +68,8 @@ class Prepared:
     review: np.ndarray | None = None
     full_shape: tuple[int, int] = (0, 0)
     subject_from_file: str | None = None
+    #: CPU seconds per stage (:mod:`pipeline.engine_cpu`), where the engine timed them
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

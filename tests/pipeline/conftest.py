@@ -46,3 +46,34 @@ def tiny_model(tmp_path_factory) -> Path:
                       tile_size=64, px_per_mm=1.0)
     return save_model(build_model(cfg), cfg, "tiny",
                       weights_dir=tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def publish_with_qc():
+    """``publish_with_qc(model, study, weights_dir)``: see :func:`_publish_with_qc`."""
+    return _publish_with_qc
+
+
+def _publish_with_qc(model: Path, study: Path, weights_dir: Path, *, k: int = 2) -> Path:
+    """A copy of ``model`` whose card has a ``qc`` entry (``models.assess.fit_assessment``)
+    fitted on ``study``'s photos (manifest order), as the training recipe fits it."""
+    import csv
+
+    from calibration import load_sticker
+    from models import Predictor
+    from models.assess import fit_assessment
+    from models.registry import publish
+    from pipeline.decode import sha256_bytes
+    from pipeline.stages import PrepareOptions, Task, prepare
+
+    pred = Predictor.from_registry(str(model), device="cpu")
+    opts = PrepareOptions(sticker=load_sticker(), model_config=pred.config)
+    photos = []
+    for i, r in enumerate(csv.DictReader((study / "manifest.csv").open())):
+        path = study / r["file"]
+        p = prepare(Task(f"P{i}", 1, path, r["file"], sha256_bytes(path.read_bytes())), opts)
+        if p.ok:
+            photos.append((p.working, pred.predict_proba(p.working)))
+    qc = fit_assessment(photos, px_per_mm=pred.config.px_per_mm, k=k)
+    return publish(model, f"{Path(model).stem}_qc", weights_dir=weights_dir, dtype="fp32",
+                   card_updates={"qc": qc})

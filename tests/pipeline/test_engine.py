@@ -99,9 +99,12 @@ def test_every_cpu_path_gives_the_same_answers(path, tmp_path, small_study, tiny
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_path_gives_the_same_answers(tmp_path, small_study, tiny_model, reference):
-    engine = _engine(tiny_model, tmp_path / "out", device="cuda")
-    assert engine.device.type == "cuda" and engine.gpu_decode == "cuda"
+@pytest.mark.parametrize("decode", ["auto", "torchvision"])
+def test_gpu_path_gives_the_same_answers(decode, tmp_path, small_study, tiny_model, reference):
+    engine = _engine(tiny_model, tmp_path / "out", device="cuda", decode=decode)
+    # auto: decoded by Pillow in the workers; torchvision: nvJPEG, still measured
+    assert engine.device.type == "cuda" and engine.gpu_decode == (
+        "cuda" if decode == "torchvision" else None)
     _assert_same(reference, _run(engine, _tasks(small_study), tmp_path / "out"), "cuda")
 
 

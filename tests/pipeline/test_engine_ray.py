@@ -3,7 +3,8 @@
 A tiny synthetic study (plus one truncated photo) with a tiny untrained model: the local
 engine's output is the reference. On a local Ray instance and on a real three-node cluster
 (``ray.cluster_utils.Cluster``, head + two workers on loopback) the masks must be pixel-equal
-and the stored numbers equal; a worker node killed mid-run must not lose or duplicate a photo.
+and the stored numbers (the per-photo assessments included) equal; a worker node killed
+mid-run must not lose or duplicate a photo.
 The Ray tests skip cleanly when Ray is not installed; the install hint is tested either way.
 """
 
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
 
 NUMBERS = ["status", "error_code", "donor_site_area_cm2", "epithelialized_area_cm2",
            "raw_area_cm2", "healed_percent", "raw_area_vs_baseline_percent", "mm_per_px",
-           "tilt_deg", "delta_e00_before", "delta_e00_after", "qc_flags"]
+           "tilt_deg", "delta_e00_before", "delta_e00_after", "qc_flags", "confidence",
+           "healed_percent_low", "healed_percent_high", "ood_score"]
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +51,23 @@ def study(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def qc_model(tmp_path_factory, study, tiny_model, publish_with_qc) -> Path:
+    """The tiny model with a ``qc`` card entry (so that assessments are compared too)."""
+    return publish_with_qc(tiny_model, study, tmp_path_factory.mktemp("qcw"))
+
+
 def _settings(out: Path, model: Path) -> Settings:
     return Settings(out_dir=out, model=str(model), jobs=1, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, study, tiny_model) -> Path:
+def reference(tmp_path_factory, study, qc_model) -> Path:
     """The local engine's output folder."""
     out = tmp_path_factory.mktemp("local") / "out"
-    summary = process_study(study, _settings(out, tiny_model), progress=False)
+    summary = process_study(study, _settings(out, qc_model), progress=False)
     assert summary.new == 6 and summary.n_failed == 1
+    assert pd.read_csv(out / "measurements.csv")["confidence"].notna().sum() == 6
     return out
 
 
@@ -103,7 +112,7 @@ def _spy(monkeypatch, on_outcome=None) -> list:
     return seen
 
 
-def test_local_ray_instance_gives_the_local_engines_results(tmp_path, study, tiny_model,
+def test_local_ray_instance_gives_the_local_engines_results(tmp_path, study, qc_model,
                                                             reference, monkeypatch):
     ray = pytest.importorskip("ray")
     from pipeline.engine_ray import RayOptions
@@ -111,7 +120,7 @@ def test_local_ray_instance_gives_the_local_engines_results(tmp_path, study, tin
     assert not ray.is_initialized()
     seen = _spy(monkeypatch)
     out = tmp_path / "out"
-    summary = process_study(study, _settings(out, tiny_model), progress=False, engine="ray",
+    summary = process_study(study, _settings(out, qc_model), progress=False, engine="ray",
                             ray_options=RayOptions())
     assert summary.new == 6 and dict(summary.failed) == {"corrupt_image": 1}
     assert not ray.is_initialized()  # the local instance it started is gone
@@ -145,7 +154,7 @@ def cluster():
         c.shutdown()
 
 
-def test_cluster_spreads_work_over_nodes_with_identical_results(tmp_path, study, tiny_model,
+def test_cluster_spreads_work_over_nodes_with_identical_results(tmp_path, study, qc_model,
                                                                 reference, cluster,
                                                                 monkeypatch):
     from pipeline.engine_ray import RayOptions
@@ -154,7 +163,7 @@ def test_cluster_spreads_work_over_nodes_with_identical_results(tmp_path, study,
     seen = _spy(monkeypatch)
     out = tmp_path / "out"
     opts = RayOptions(actors=2)
-    summary = process_study(study, _settings(out, tiny_model), progress=False, engine="ray",
+    summary = process_study(study, _settings(out, qc_model), progress=False, engine="ray",
                             ray_options=opts)
     assert summary.new == 6 and summary.n_failed == 1
     _assert_same(out, reference)
@@ -163,13 +172,13 @@ def test_cluster_spreads_work_over_nodes_with_identical_results(tmp_path, study,
     assert used <= worker_ids and len(used) == 2, "work did not spread over both workers"
     # idempotent: a second run has nothing to submit
     seen.clear()
-    again = process_study(study, _settings(out, tiny_model), progress=False, engine="ray",
+    again = process_study(study, _settings(out, qc_model), progress=False, engine="ray",
                           ray_options=opts)
     assert (again.new, again.unchanged, seen) == (0, 7, [])
 
 
 # ~16 s on 2 cores with the cluster up: Ray notices the dead node, reruns its work
-def test_worker_node_killed_mid_run(tmp_path, study, tiny_model, reference, cluster,
+def test_worker_node_killed_mid_run(tmp_path, study, qc_model, reference, cluster,
                                     monkeypatch):
     from pipeline.engine_ray import RayOptions
 
@@ -192,7 +201,7 @@ def test_worker_node_killed_mid_run(tmp_path, study, tiny_model, reference, clus
     threads: list[threading.Thread] = []
     seen = _spy(monkeypatch, kill)
     out = tmp_path / "out"
-    summary = process_study(study, _settings(out, tiny_model), progress=False, engine="ray",
+    summary = process_study(study, _settings(out, qc_model), progress=False, engine="ray",
                             ray_options=RayOptions(actors=2))
     for t in threads:
         t.join()
