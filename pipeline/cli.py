@@ -147,6 +147,13 @@ def process(
                f"  ({summary.seconds:.1f} s, {summary.photos_per_second:.2f} photos/s)")
     for code, n in sorted(summary.failed.items()):
         typer.echo(f"  failed {code}: {n}")
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    if summary.failures:
+        typer.echo("failed (file, manifest line, reason):")
+        for name, line, code, message in summary.failures:
+            where = f"line {line}" if line is not None else "line ?"
+            typer.echo(f"  {name!r} ({where}) {code}: {message}")
     typer.echo(f"results: {settings.out_dir / 'measurements.csv'}")
     if summary.n_failed:
         raise typer.Exit(1)

@@ -186,13 +186,14 @@ def prepare_photo(task: Task, options: PrepareOptions,
         w, h = size
         full_shape = (w, h) if photo.metadata.get("orientation") in (5, 6, 7, 8) else (h, w)
     return prepare_pixels(task, options, photo.rgb, full_shape=full_shape,
-                          metadata=photo.metadata, policy=policy, subject=photo.subject_id)
+                          metadata=photo.metadata, policy=policy, subject=photo.subject_id,
+                          flags=photo.flags)
 
 
 def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
                    full_shape: tuple[int, int], metadata: dict,
-                   policy: DecodePolicy = DecodePolicy(), subject: str | None = None
-                   ) -> Prepared:
+                   policy: DecodePolicy = DecodePolicy(), subject: str | None = None,
+                   flags: tuple[str, ...] = ()) -> Prepared:
     """The rest of the prepare stage for a photo already decoded and oriented, at full or
     reduced size ``rgb`` (by :func:`prepare_photo`, or on the GPU): calibrate, check that a
     reduced size was good enough, build the working and review images.
@@ -219,7 +220,8 @@ def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
             return prepare(task, options)
     out = Prepared(task)
     out.photo_info = {"width": int(full_shape[1]), "height": int(full_shape[0]),
-                      "format": metadata.get("format", "JPEG"), "metadata": metadata}
+                      "format": metadata.get("format", "JPEG"), "metadata": metadata,
+                      "flags": list(flags)}
     if reduced:
         out.photo_info["decoded_at"] = list(rgb.shape[:2])
     out.full_shape = (int(full_shape[0]), int(full_shape[1]))
