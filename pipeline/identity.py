@@ -80,16 +80,28 @@ def dicom_datetime(ds: Any) -> tuple[dt.datetime | None, str | None]:
     return None, None
 
 
+_FORMATS = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
 def _parse(text: str) -> dt.datetime | None:
-    text = text.split("+")[0]
-    if len(text) > 8 and "-" in text[8:]:
-        text = text[:8] + text[8:].split("-")[0]
-    for fmt in ("%Y%m%d%H%M%S.%f", "%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d%H", "%Y%m%d"):
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+    """A DICOM DA/DT value (``YYYYMMDD[HH[MM[SS[.FFFFFF]]]][&ZZXX]``), chosen by length so
+    that ``20260315`` is never read as 1 March 05:00."""
+    text = text.strip()
+    if len(text) > 8:
+        for sign in "+-":
+            if sign in text[8:]:
+                text = text[:8] + text[8:].split(sign)[0]
+    whole, _, frac = text.partition(".")
+    fmt = _FORMATS.get(len(whole))
+    if fmt is None or not whole.isascii() or not whole.isdigit():
+        return None
+    if frac and not (frac.isascii() and frac.isdigit() and len(whole) == 14):
+        return None
+    try:
+        when = dt.datetime.strptime(whole, fmt)
+    except ValueError:
+        return None
+    return when.replace(microsecond=int((frac + "000000")[:6])) if frac else when
 
 
 def plausible_day(day: int) -> bool:
