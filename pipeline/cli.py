@@ -219,19 +219,27 @@ def calibrate_cmd(
     import json
 
     from calibration import CalibrationError, CalibrationOptions, calibrate, load_sticker
-    from calibration.debug import load_image_rgb, summary_lines, write_debug_image
+    from calibration.debug import summary_lines, write_debug_image
+    from pipeline.decode import decode_photo, read_bytes
+    from pipeline.errors import IngestError
 
     try:
         spec = load_sticker(sticker)
         options = CalibrationOptions(method=method)
-        rgb = load_image_rgb(photo)
+        # the same hardened decoding as `process`: bombs, special files, DICOM, HEIC, ICC
+        decoded = decode_photo(read_bytes(photo), name=str(photo))
+        rgb = decoded.rgb
         cal = calibrate(rgb, spec, options=options, source=str(photo))
         if debug is not None:
             write_debug_image(debug, rgb, cal, spec)
-    except CalibrationError as exc:
+    except (CalibrationError, IngestError) as exc:
         _fail(str(exc), code=1)
+    except MemoryError:
+        _fail(f"{photo}: out of memory decoding the photo", code=1)
     for line in summary_lines(cal):
         typer.echo(line)
+    if decoded.flags:
+        typer.echo(f"photo flags: {', '.join(decoded.flags)}")
     if debug is not None:
         typer.echo(f"debug picture: {debug}")
     if json_out is not None:
