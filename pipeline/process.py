@@ -48,6 +48,8 @@ class ProcessSummary:
     failures: list[tuple[str, int | None, str, str]] = field(default_factory=list)
     #: photo id -> (file, manifest line) for the photos sent to the stages.
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: the manifest's file name, for messages.
+    manifest_name: str = ""
     #: things the user should know that are not failures (a stale run lock taken over).
     notes: list[str] = field(default_factory=list)
 
@@ -68,6 +70,7 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
     manifest, a DICOM photo's missing day from its date and the subject's stored day 0.
     """
     key = str(manifest.resolve())
+    summary.manifest_name = manifest.name
 
     def refuse(row: ManifestRow, code: str, message: str) -> None:
         if not message.startswith(manifest.name):
@@ -241,11 +244,13 @@ def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
     if not p.ok or outcome.error_code:  # type: ignore[attr-defined]
         code = p.error_code or outcome.error_code  # type: ignore[attr-defined]
         msg = p.error_message or outcome.error_message  # type: ignore[attr-defined]
+        name, line = summary.lines.get(t.photo_id, (t.name, None))
+        if line is not None and summary.manifest_name:
+            msg = f"{summary.manifest_name} line {line}: {msg or code}"
         store.save_result(photo_id=t.photo_id, run_id=run_id, version=t.result_version,
                           status="failed", error_code=code, error_message=msg,
                           photo_info=p.photo_info or None)
         summary.failed[code] += 1
-        name, line = summary.lines.get(t.photo_id, (t.name, None))
         summary.failures.append((name, line, code, msg or code))
         return
     cal = p.calibration
