@@ -190,6 +190,17 @@ def prepare_photo(task: Task, options: PrepareOptions,
                           flags=photo.flags)
 
 
+def _with_gray(flags: tuple[str, ...], rgb: np.ndarray) -> list[str]:
+    """The decoding's flags, plus ``grayscale_photo`` for a colourless picture from a decoder
+    that does not say so (the GPU JPEG decoder)."""
+    from pipeline.decode import _looks_gray
+
+    out = list(flags)
+    if "grayscale_photo" not in out and _looks_gray(rgb):
+        out.append("grayscale_photo")
+    return out
+
+
 def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
                    full_shape: tuple[int, int], metadata: dict,
                    policy: DecodePolicy = DecodePolicy(), subject: str | None = None,
@@ -221,7 +232,7 @@ def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
     out = Prepared(task)
     out.photo_info = {"width": int(full_shape[1]), "height": int(full_shape[0]),
                       "format": metadata.get("format", "JPEG"), "metadata": metadata,
-                      "flags": list(flags)}
+                      "flags": _with_gray(flags, rgb)}
     if reduced:
         out.photo_info["decoded_at"] = list(rgb.shape[:2])
     out.full_shape = (int(full_shape[0]), int(full_shape[1]))
