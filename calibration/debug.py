@@ -128,9 +128,10 @@ def debug_image(image_rgb: np.ndarray, cal: Calibration, sticker: StickerSpec, *
         _put(view, got, (int(org[0]), int(org[1])), fs, (255, 0, 255), lw)
     panel = np.concatenate([_card_view(image_rgb, cal, sticker, width=640),
                             _table(cal, sticker, height=0, lines=summary_lines(cal))], axis=0)
-    if panel.shape[0] > view.shape[0]:
-        pad = np.full((panel.shape[0] - view.shape[0], view.shape[1], 3), 255, np.uint8)
-        view = np.concatenate([view, pad], axis=0)
+    # pad the shorter side (a portrait or square photo is taller than the panel)
+    height = max(panel.shape[0], view.shape[0])
+    view, panel = (np.concatenate([a, np.full((height - a.shape[0], a.shape[1], 3), 255,
+                                              np.uint8)], axis=0) for a in (view, panel))
     return np.concatenate([view, panel], axis=1)
 
 

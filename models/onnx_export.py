@@ -135,6 +135,8 @@ class OrtRunner:
         self.path = Path(onnx_path)
         if not self.path.is_file():
             raise ModelError(f"ONNX file not found: {self.path}")
+        if hasattr(ort, "disable_telemetry_events"):  # nothing written outside --out
+            ort.disable_telemetry_events()
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

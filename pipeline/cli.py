@@ -148,6 +148,13 @@ def process(
                f"  ({summary.seconds:.1f} s, {summary.photos_per_second:.2f} photos/s)")
     for code, n in sorted(summary.failed.items()):
         typer.echo(f"  failed {code}: {n}")
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    if summary.failures:
+        typer.echo("failed (file, manifest line, reason):")
+        for name, line, code, message in summary.failures:
+            where = f"line {line}" if line is not None else "line ?"
+            typer.echo(f"  {name!r} ({where}) {code}: {message}")
     typer.echo(f"results: {settings.out_dir / 'measurements.csv'}")
     if summary.n_failed:
         raise typer.Exit(1)
@@ -213,19 +220,27 @@ def calibrate_cmd(
     import json
 
     from calibration import CalibrationError, CalibrationOptions, calibrate, load_sticker
-    from calibration.debug import load_image_rgb, summary_lines, write_debug_image
+    from calibration.debug import summary_lines, write_debug_image
+    from pipeline.decode import decode_photo, read_bytes
+    from pipeline.errors import IngestError
 
     try:
         spec = load_sticker(sticker)
         options = CalibrationOptions(method=method)
-        rgb = load_image_rgb(photo)
+        # the same hardened decoding as `process`: bombs, special files, DICOM, HEIC, ICC
+        decoded = decode_photo(read_bytes(photo), name=str(photo))
+        rgb = decoded.rgb
         cal = calibrate(rgb, spec, options=options, source=str(photo))
         if debug is not None:
             write_debug_image(debug, rgb, cal, spec)
-    except CalibrationError as exc:
+    except (CalibrationError, IngestError) as exc:
         _fail(str(exc), code=1)
+    except MemoryError:
+        _fail(f"{photo}: out of memory decoding the photo", code=1)
     for line in summary_lines(cal):
         typer.echo(line)
+    if decoded.flags:
+        typer.echo(f"photo flags: {', '.join(decoded.flags)}")
     if debug is not None:
         typer.echo(f"debug picture: {debug}")
     if json_out is not None:

@@ -194,13 +194,25 @@ def prepare_photo(task: Task, options: PrepareOptions,
         full_shape = (w, h) if photo.metadata.get("orientation") in (5, 6, 7, 8) else (h, w)
     return prepare_pixels(task, options, photo.rgb, full_shape=full_shape,
                           metadata=photo.metadata, policy=policy, subject=photo.subject_id,
-                          cpu_s=cpu)
+                          cpu_s=cpu, flags=photo.flags)
+
+
+def _with_gray(flags: tuple[str, ...], rgb: np.ndarray) -> list[str]:
+    """The decoding's flags, plus ``grayscale_photo`` for a colourless picture from a decoder
+    that does not say so (the GPU JPEG decoder)."""
+    from pipeline.decode import _looks_gray
+
+    out = list(flags)
+    if "grayscale_photo" not in out and _looks_gray(rgb):
+        out.append("grayscale_photo")
+    return out
 
 
 def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
                    full_shape: tuple[int, int], metadata: dict,
                    policy: DecodePolicy = DecodePolicy(), subject: str | None = None,
-                   cpu_s: dict[str, float] | None = None) -> Prepared:
+                   cpu_s: dict[str, float] | None = None,
+                   flags: tuple[str, ...] = ()) -> Prepared:
     """The rest of the prepare stage for a photo already decoded and oriented, at full or
     reduced size ``rgb`` (by :func:`prepare_photo`, or on the GPU): calibrate, check that a
     reduced size was good enough, build the working and review images.
@@ -234,7 +246,8 @@ def prepare_pixels(task: Task, options: PrepareOptions, rgb: np.ndarray, *,
             return prepare(task, options)
     out = Prepared(task)
     out.photo_info = {"width": int(full_shape[1]), "height": int(full_shape[0]),
-                      "format": metadata.get("format", "JPEG"), "metadata": metadata}
+                      "format": metadata.get("format", "JPEG"), "metadata": metadata,
+                      "flags": _with_gray(flags, rgb)}
     if reduced:
         out.photo_info["decoded_at"] = list(rgb.shape[:2])
     out.full_shape = (int(full_shape[0]), int(full_shape[1]))

@@ -13,6 +13,8 @@ __all__ = [
     "IngestError",
     "UnsafePathError",
     "MissingFileError",
+    "NotRegularFileError",
+    "RunLockedError",
     "EmptyFileError",
     "NotAnImageError",
     "CorruptImageError",
@@ -59,6 +61,12 @@ class MissingFileError(IngestError):
     code = "missing_file"
 
 
+class NotRegularFileError(IngestError):
+    """The listed path is a folder, a FIFO or a device, not a regular file."""
+
+    code = "not_regular_file"
+
+
 class EmptyFileError(IngestError):
     """A zero-byte file."""
 
@@ -93,3 +101,9 @@ class StoreError(PipelineError):
     """The study store is unusable (schema too new, corrupt, locked)."""
 
     code = "store_error"
+
+
+class RunLockedError(PipelineError):
+    """Another ``donorsite process`` holds the output folder's run lock."""
+
+    code = "run_locked"

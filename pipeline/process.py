@@ -21,8 +21,10 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.decode import read_bytes, sha256_bytes
 from pipeline.errors import IngestError, StoreError
-from pipeline.manifest import ManifestRow, read_manifest, resolve_input
+from pipeline.identity import DicomIdentity, plausible_day, read_dicom_identity
+from pipeline.manifest import MAX_VISIT_DAY, ManifestRow, read_manifest, resolve_input
 from pipeline.provenance import git_commit, software_version
+from pipeline.runlock import RunLock
 from pipeline.stages import Prepared, PrepareOptions, Task
 from pipeline.store import Store
 
@@ -42,6 +44,14 @@ class ProcessSummary:
     seconds: float = 0.0
     processed: int = 0
     out_dir: Path | None = None
+    #: (file, manifest line, code, message) of every photo or row that failed, in order.
+    failures: list[tuple[str, int | None, str, str]] = field(default_factory=list)
+    #: photo id -> (file, manifest line) for the photos sent to the stages.
+    lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: the manifest's file name, for messages.
+    manifest_name: str = ""
+    #: things the user should know that are not failures (a stale run lock taken over).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_failed(self) -> int:
@@ -52,82 +62,77 @@ class ProcessSummary:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
-def _dicom_identity(data: bytes) -> tuple[str | None, dt.datetime | None] | None:
-    """Subject and acquisition time from a DICOM header, or None for other files."""
-    if data[128:132] != b"DICM":
-        return None
-    import io
-
-    import pydicom
-
-    from pipeline.decode import _dicom_datetime
-
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    except Exception:
-        return (None, None)
-    subject = str(ds.get("ClinicalTrialSubjectID", "") or ds.get("PatientID", "") or "") or None
-    return subject, _dicom_datetime(ds)
-
-
 def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id: int,
                reprocess: bool, summary: ProcessSummary) -> list[Task]:
-    """Register every valid row's file in the store and return the photos to process."""
+    """Register every valid row's file in the store and return the photos to process.
+
+    Subject and visit day follow :mod:`pipeline.identity`: the subject always from the
+    manifest, a DICOM photo's missing day from its date and the subject's stored day 0.
+    """
     key = str(manifest.resolve())
-    hashed: list[tuple[ManifestRow, str, int, tuple | None]] = []
+    summary.manifest_name = manifest.name
+
+    def refuse(row: ManifestRow, code: str, message: str) -> None:
+        if not message.startswith(manifest.name):
+            message = f"{manifest.name} line {row.line}: {message}"
+        store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
+                                  source_name=row.file, code=code, message=message)
+        summary.failed[code] += 1
+        summary.failures.append((row.file, row.line, code, message))
+
+    hashed: list[tuple[ManifestRow, str, int, DicomIdentity | None]] = []
     for row in rows:
         if row.error is not None:
-            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
-                                      source_name=row.file, code=row.error.code,
-                                      message=str(row.error))
-            summary.failed[row.error.code] += 1
+            refuse(row, row.error.code, str(row.error))
             continue
         try:
             data = read_bytes(row.path)
         except IngestError as exc:
-            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
-                                      source_name=row.file, code=exc.code,
-                                      message=f"{manifest.name} line {row.line}: {exc}")
-            summary.failed[exc.code] += 1
+            refuse(row, exc.code, str(exc))
             continue
-        hashed.append((row, sha256_bytes(data), len(data), _dicom_identity(data)))
+        hashed.append((row, sha256_bytes(data), len(data), read_dicom_identity(data)))
         del data
-    # DICOM rows may take subject and day from the file; day 0 = the subject's first photo.
-    first_seen: dict[str, dt.datetime] = {}
+    # day 0 per subject: anchored by rows that give both a day and a DICOM date
+    conflicts: set[int] = set()
     for row, _, _, ident in hashed:
-        if ident and ident[1] is not None:
-            subj = row.subject_id or ident[0]
-            if subj and (subj not in first_seen or ident[1] < first_seen[subj]):
-                first_seen[subj] = ident[1]
+        if ident is None or ident.acquired is None or row.visit_day is None:
+            continue
+        day0 = ident.acquired.date() - dt.timedelta(days=row.visit_day)
+        stored = store.anchor_subject_day0(
+            row.subject_id, day0, anchor=f"{manifest.name} line {row.line}: day "
+            f"{row.visit_day} on {ident.acquired.date()} ({ident.date_source})")
+        if stored != day0:
+            conflicts.add(row.line)
     tasks: list[Task] = []
     listed: dict[str, int] = {}
     for row, sha, size, ident in hashed:
         flags: list[str] = []
         subject, day = row.subject_id, row.visit_day
         if ident is not None:
-            file_subject, acquired = ident
-            if subject and file_subject and file_subject != subject:
+            if ident.subject_conflict(subject):
                 flags.append("dicom_subject_conflict")
-            subject = subject or file_subject
-            if subject and acquired and subject in first_seen:
-                file_day = (acquired.date() - first_seen[subject].date()).days
-                if day is not None and file_day != day and row.subject_id:
-                    flags.append("dicom_day_conflict")
-                day = day if day is not None else file_day
-        if not subject or day is None:
-            msg = (f"{manifest.name} line {row.line}: {row.file!r} has no subject_id/visit_day "
-                   "in the manifest or the DICOM header")
-            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
-                                      source_name=row.file, code="bad_row", message=msg)
-            summary.failed["bad_row"] += 1
-            continue
+            if row.line in conflicts:
+                flags.append("dicom_day_conflict")
+        if day is None:
+            day0 = store.subject_day0(subject)
+            if ident is None or ident.acquired is None:
+                refuse(row, "bad_row", f"{row.file!r}: no visit_day in the manifest and no "
+                       "acquisition, content, series or study date in the DICOM header")
+                continue
+            if day0 is None:
+                refuse(row, "bad_row", f"{row.file!r}: no visit_day in the manifest and no day "
+                       f"0 known for subject {subject}; give visit_day for one of its DICOM "
+                       "photos (that photo's date anchors day 0)")
+                continue
+            day = (ident.acquired.date() - day0).days
+            if not plausible_day(day):
+                refuse(row, "implausible_visit_day", f"{row.file!r}: its "
+                       f"{ident.date_source} {ident.acquired.date()} is day {day} after subject "
+                       f"{subject}'s day 0 ({day0}); visit days must be 0..{MAX_VISIT_DAY}")
+                continue
         if row.file in listed:
-            msg = (f"{manifest.name} line {row.line}: {row.file!r} is already listed on line "
+            refuse(row, "duplicate_listing", f"{row.file!r} is already listed on line "
                    f"{listed[row.file]}; one file is one photo")
-            store.record_ingest_error(run_id=run_id, manifest=key, line=row.line,
-                                      source_name=row.file, code="duplicate_listing",
-                                      message=msg)
-            summary.failed["duplicate_listing"] += 1
             continue
         listed[row.file] = row.line
         rec = store.register_photo(manifest=key, source_name=row.file, sha256=sha,
@@ -138,6 +143,7 @@ def plan_tasks(rows: list[ManifestRow], store: Store, *, manifest: Path, run_id:
             continue
         tasks.append(Task(rec.photo_id, store.next_result_version(rec.photo_id), row.path,
                           row.file, sha))
+        summary.lines[rec.photo_id] = (row.file, row.line)
     return tasks
 
 
@@ -174,7 +180,6 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
     ProcessSummary
     """
     from calibration import load_sticker
-    from pipeline.exports import export_tables
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -184,9 +189,23 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
     manifest = resolve_input(target)
     rows = read_manifest(manifest)
     sticker = load_sticker(settings.sticker)
-    engine = _create_engine(settings, engine, ray_options, engine_options)
     summary = ProcessSummary(out_dir=settings.out_dir)
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(settings.out_dir) as lock:
+        if lock.note:
+            summary.notes.append(lock.note)
+        _run_locked(rows, manifest, settings, sticker, summary, reprocess=reprocess,
+                    reason=reason, progress=progress, on_result=on_result,
+                    engine=_create_engine(settings, engine, ray_options, engine_options))
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_locked(rows: list[ManifestRow], manifest: Path, settings: Settings, sticker: Any,
+                summary: ProcessSummary, *, reprocess: bool, reason: str | None,
+                progress: bool, on_result: Callable[[Prepared], None] | None,
+                engine: Any) -> None:
+    from pipeline.exports import export_tables
+
     with Store.open(settings.store_path) as store:
         run_id = store.begin_run(
             software_version=software_version(), git_commit=git_commit(),
@@ -203,8 +222,6 @@ def process_study(target: str | Path, settings: Settings, *, reprocess: bool = F
                 on_result(outcome.prepared)
         store.finish_run(run_id)
         export_tables(store, settings.out_dir)
-    summary.seconds = time.perf_counter() - t0
-    return summary
 
 
 def _create_engine(settings: Settings, name: str, ray_options: Any,
@@ -227,14 +244,19 @@ def _store_outcome(store: Store, run_id: int, outcome: object, engine: object,
     if not p.ok or outcome.error_code:  # type: ignore[attr-defined]
         code = p.error_code or outcome.error_code  # type: ignore[attr-defined]
         msg = p.error_message or outcome.error_message  # type: ignore[attr-defined]
+        name, line = summary.lines.get(t.photo_id, (t.name, None))
+        if line is not None and summary.manifest_name:
+            msg = f"{summary.manifest_name} line {line}: {msg or code}"
         store.save_result(photo_id=t.photo_id, run_id=run_id, version=t.result_version,
                           status="failed", error_code=code, error_message=msg,
                           photo_info=p.photo_info or None)
         summary.failed[code] += 1
+        summary.failures.append((name, line, code, msg or code))
         return
     cal = p.calibration
     colour = cal.colour
     qc = set(cal.qc_flags) | set(outcome.qc_flags)  # type: ignore[attr-defined]
+    qc |= set((p.photo_info or {}).get("flags", ()))  # decoding's (grayscale_photo, ...)
     m = outcome.measurement  # type: ignore[attr-defined]
     a = getattr(outcome, "assessment", None)
     try:

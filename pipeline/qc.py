@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from models.assess import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION
 
-__all__ = ["LOW_CONFIDENCE", "OUT_OF_DISTRIBUTION", "HOLD_FOR_READ_FLAGS"]
+__all__ = ["LOW_CONFIDENCE", "OUT_OF_DISTRIBUTION", "GRAYSCALE_PHOTO", "HOLD_FOR_READ_FLAGS"]
 
+#: A photo without colour (issue 14): colour calibration and tissue classes cannot be trusted.
+GRAYSCALE_PHOTO = "grayscale_photo"
 #: Flags that hold a photo out of the endpoints until a blinded read accepts it.
-HOLD_FOR_READ_FLAGS: frozenset[str] = frozenset({LOW_CONFIDENCE, OUT_OF_DISTRIBUTION})
+HOLD_FOR_READ_FLAGS: frozenset[str] = frozenset({LOW_CONFIDENCE, OUT_OF_DISTRIBUTION,
+                                                 GRAYSCALE_PHOTO})

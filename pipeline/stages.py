@@ -93,7 +93,8 @@ def prepare(task: Task, options: PrepareOptions) -> Prepared:
             raise IngestError(f"{task.name}: file changed while the batch ran (sha256 "
                               f"{photo.sha256[:12]} != registered {task.sha256[:12]})")
         out.photo_info = {"width": photo.shape[1], "height": photo.shape[0],
-                          "format": photo.format, "metadata": photo.metadata}
+                          "format": photo.format, "metadata": photo.metadata,
+                          "flags": list(photo.flags)}
         out.full_shape = photo.shape
         out.subject_from_file = photo.subject_id
         cal = calibrate(photo.rgb, options.sticker, options=options.calibration_options,

@@ -195,6 +195,21 @@ class Store:
             c.execute("UPDATE photos SET flags=? WHERE photo_id=?", (",".join(merged), photo_id))
 
     # ---------------------------------------------------------------------- results
+    def subject_day0(self, subject_id: str) -> dt.date | None:
+        """The subject's stored day 0 (a calendar date), or None when none is anchored."""
+        row = self.conn.execute("SELECT day0_date FROM subject_day0 WHERE subject_id=?",
+                                (subject_id,)).fetchone()
+        return None if row is None else dt.date.fromisoformat(row[0])
+
+    def anchor_subject_day0(self, subject_id: str, day0: dt.date, *, anchor: str) -> dt.date:
+        """Store ``day0`` as the subject's day 0 unless one is stored; return the stored one."""
+        with self.transaction() as c:
+            c.execute("INSERT OR IGNORE INTO subject_day0 VALUES (?,?,?,?)",
+                      (subject_id, day0.isoformat(), anchor, utc_now()))
+        stored = self.subject_day0(subject_id)
+        assert stored is not None
+        return stored
+
     def next_result_version(self, photo_id: str) -> int:
         row = self.conn.execute("SELECT MAX(version) FROM results WHERE photo_id=?",
                                 (photo_id,)).fetchone()

@@ -189,6 +189,17 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER assessments_no_delete BEFORE DELETE ON assessments
     BEGIN SELECT RAISE(ABORT, 'assessments is append-only'); END;
     """,
+    # 5: each subject's day 0 as a calendar date, anchored once by a manifest row that gives a
+    # DICOM photo's visit day; later DICOM photos without a day are dated from it (issue 14)
+    """
+    CREATE TABLE subject_day0 (
+        subject_id TEXT PRIMARY KEY, day0_date TEXT NOT NULL, anchor TEXT NOT NULL,
+        created_utc TEXT NOT NULL);
+    CREATE TRIGGER subject_day0_no_update BEFORE UPDATE ON subject_day0
+    BEGIN SELECT RAISE(ABORT, 'subject_day0 is append-only'); END;
+    CREATE TRIGGER subject_day0_no_delete BEFORE DELETE ON subject_day0
+    BEGIN SELECT RAISE(ABORT, 'subject_day0 is append-only'); END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -86,8 +86,10 @@ def test_dicom_photographs(rgb_small, compressed, sop):
     assert "Doe" not in repr(photo.metadata) and "19700101" not in repr(photo.metadata)
 
 
-def test_dicom_patient_id_used_without_trial_subject(rgb_small):
-    assert decode_photo(make_dicom(rgb_small, patient_id="S03"), name="a.dcm").subject_id == "S03"
+def test_dicom_patient_id_is_never_the_subject(rgb_small):
+    assert decode_photo(make_dicom(rgb_small, patient_id="S03"), name="a.dcm").subject_id is None
+    bad = make_dicom(rgb_small, trial_subject="=HYPERLINK(1)")
+    assert decode_photo(bad, name="a.dcm").subject_id is None
 
 
 def test_dicom_without_pixel_data(rgb_small):

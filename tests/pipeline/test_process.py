@@ -160,7 +160,7 @@ def test_no_identifying_metadata_in_outputs(tmp_path, small_study, tiny_model):
     with (study / "manifest.csv").open("w") as fh:
         fh.write("subject_id,visit_day,site,file\n")
         fh.write(f"{rows[0]['subject_id']},0,{rows[0]['site']},photos/{secret}.jpg\n")
-        fh.write(f",,{rows[0]['site']},photos/upload.dcm\n")
+        fh.write(f"{rows[0]['subject_id']},3,{rows[0]['site']},photos/upload.dcm\n")
     s = _settings(tmp_path, tiny_model)
     process_study(study, s, progress=False)
     needles = [secret.encode(), b"MRN5551234", b"Doe", b"Secret Hospital", b"19700101"]
@@ -179,27 +179,66 @@ def test_no_identifying_metadata_in_outputs(tmp_path, small_study, tiny_model):
     assert not any(n in m for n in (b"MRN5551234", b"Secret Hospital", b"19700101", b"^"))
 
 
-def test_dicom_subject_and_day_from_the_file(tmp_path, small_study, tiny_model):
+def _edit_dicom(data: bytes, **changes) -> bytes:
+    import io
+
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for key, value in changes.items():
+        if value is None:
+            delattr(ds, key)
+        else:
+            setattr(ds, key, value)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_dicom_day_from_the_subjects_stored_day0_never_the_patient_id(tmp_path, small_study,
+                                                                      tiny_model):
     study = _copy(small_study, tmp_path / "study")
     rows = list(csv.DictReader((study / "manifest.csv").open()))
-    subj = rows[0]["subject_id"]
-    lines = ["subject_id,visit_day,site,file"]
-    for i, (r, when) in enumerate(zip(rows[:2], ("20260301090000", "20260308091500"),
-                                      strict=True)):
-        rgb = np.asarray(Image.open(study / r["file"]).convert("RGB"))
-        (study / f"d{i}.dcm").write_bytes(make_dicom(rgb, compressed=i == 0, acquired=when,
-                                                     trial_subject=subj))
-        lines.append(f",,{r['site']},d{i}.dcm")
-    shutil.copy(study / "d1.dcm", study / "d2.dcm")
-    lines.append(f"OTHER,7,{rows[1]['site']},d2.dcm")  # manifest wins, conflict flagged
+    subj, site = rows[0]["subject_id"], rows[0]["site"]
+    rgb = np.asarray(Image.open(study / rows[0]["file"]).convert("RGB"))
+    dcm = make_dicom(rgb, acquired="20260301090000", trial_subject=subj, patient_id="MRN555")
+    (study / "d0.dcm").write_bytes(dcm)
+    (study / "d1.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime="20260308091500"))
+    # only a StudyDate (no acquisition or content date)
+    (study / "d2.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime=None,
+                                               StudyDate="20260305"))
+    (study / "d3.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime="19960301"))
+    (study / "d4.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime="20260306",
+                                               ClinicalTrialSubjectID="../../etc/passwd"))
+    lines = ["subject_id,visit_day,site,file", f"{subj},,{site},d1.dcm",
+             f"{subj},0,{site},d0.dcm",  # anchors day 0 (whatever the row order)
+             f"{subj},,{site},d2.dcm", f"{subj},,{site},d3.dcm", f",,{site},d0.dcm",
+             f"NEW,,{site},d1.dcm", f"{subj},5,{site},d4.dcm"]
     (study / "manifest.csv").write_text("\n".join(lines) + "\n")
     s = _settings(tmp_path, tiny_model)
     summary = process_study(study, s, progress=False)
-    assert summary.n_failed == 0
+    fails = {line: (code, msg) for _, line, code, msg in summary.failures}
+    assert fails[5][0] == "implausible_visit_day" and "day -10957" in fails[5][1]
+    assert fails[6][0] == "bad_row" and "never used as the subject" in fails[6][1]
+    assert fails[7][0] == "bad_row" and "no day 0 known for subject NEW" in fails[7][1]
+    assert len(fails) == 3
     df = pd.read_csv(s.out_dir / "measurements.csv").sort_values("file")
-    assert list(df["subject_id"]) == [subj, subj, "OTHER"]
-    assert list(df["visit_day"]) == [0, 7, 7]
-    assert "dicom_subject_conflict" in df.iloc[2]["qc_flags"]
+    assert list(df["file"]) == ["d0.dcm", "d1.dcm", "d2.dcm", "d4.dcm"]
+    assert list(df["visit_day"]) == [0, 7, 4, 5]
+    assert "dicom_subject_conflict" in df.iloc[3]["qc_flags"]
+    blob = b"".join(p.read_bytes() for p in s.out_dir.rglob("*") if p.is_file())
+    assert b"MRN555" not in blob and b"etc/passwd" not in blob
+    # a later batch: a day-14 photo without a day is day 14, not day 0 of the new batch
+    (study / "d5.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime="20260315"))
+    (study / "d6.dcm").write_bytes(_edit_dicom(dcm, AcquisitionDateTime="20260316"))
+    later = tmp_path / "later.csv"
+    later.write_text(f"subject_id,visit_day,site,file\n{subj},,{site},study/d5.dcm\n"
+                     f"{subj},16,{site},study/d6.dcm\n")
+    summary = process_study(later, s, progress=False)
+    assert summary.n_failed == 0
+    df = pd.read_csv(s.out_dir / "measurements.csv").set_index("file")
+    assert df.loc["study/d5.dcm", "visit_day"] == 14
+    assert "dicom_day_conflict" in df.loc["study/d6.dcm", "qc_flags"]  # day 15 by its date
 
 
 @pytest.mark.slow
