@@ -214,3 +214,14 @@ def test_agreement_without_reads_says_so():
     for reads in (None, pd.DataFrame(columns=["assessor"])):
         s = agreement_summary(reads)
         assert not s.available and s.message == NO_READS_MESSAGE
+
+
+def test_icc_interval_stays_in_range_and_keeps_the_f_bounds():
+    # 5 targets, 2 raters, a negative ICC: the McGraw & Wong lower bound is -1.55 (psych::ICC
+    # gives -1.551225613 for the same data); the reported interval is truncated to [-1, 1].
+    x = np.array([[0.3, 1.2], [-0.9, 0.1], [1.1, -0.6], [-0.2, 0.4], [0.8, -1.3]])
+    icc = icc_2_1(x)
+    assert icc.value < 0
+    assert -1.0 <= icc.ci[0] <= icc.ci[1] <= 1.0
+    assert icc.ci_untruncated[0] < -1.0
+    assert icc.ci[0] == -1.0 and icc.ci[1] == pytest.approx(icc.ci_untruncated[1])
