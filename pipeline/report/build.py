@@ -35,6 +35,7 @@ from pipeline.report.figures import (
 )
 from pipeline.report.healing import healing_times
 from pipeline.report.options import ReportError, ReportOptions
+from pipeline.report.present import html_table, numbers_at_risk
 from pipeline.report.survival import kaplan_meier, logrank, turnbull
 from pipeline.report.tables import (
     AllocationSource,
@@ -152,7 +153,14 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     if not blinded and len(km) >= 2:
         lr = logrank(times["day"].to_numpy(), times["event"].to_numpy(), times["arm"].to_numpy())
 
-    horizon = float(visits["visit_day"].max()) if len(visits) else 1.0
+    last_visit = float(visits["visit_day"].max()) if len(visits) else 1.0
+    horizon = last_visit + max(2.0, 0.1 * last_visit)
+    censored = {g: times[(label_of(times) == g) & ~times["event"].astype(bool)]["day"]
+                .to_numpy(float) for g in km}
+    visit_days = sorted(float(v) for v in visits["visit_day"].unique())
+    at_risk = numbers_at_risk({g: times[label_of(times) == g]["day"].to_numpy(float)
+                               for g in km}, visit_days)
+    _table(at_risk, d / "numbers_at_risk.csv")
     figs = {"curves": [
         save_figure(plot_subject_curves(by_group, threshold=options.threshold),
                     "healing_curves_subjects", d, title="Healed % by day, one line per donor "
@@ -162,10 +170,13 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                     "healing_curves_mean", d, title="Mean healed % by day with its 95 % "
                     "confidence band.")],
         "survival": [save_figure(
-            plot_time_to_healing(km, tb, threshold=options.threshold, horizon=horizon),
+            plot_time_to_healing(km, tb, threshold=options.threshold, horizon=horizon,
+                                 last_visit=last_visit, censored=censored),
             "time_to_healing", d, title="Fraction of donor sites not yet healed: "
-            "Kaplan–Meier on visit days (solid, 95 % band) and Turnbull interval-censored "
-            "estimate (dashed; each innermost interval's mass spread across it).")],
+            "Kaplan–Meier on visit days (solid, 95 % band; + a censored site) and Turnbull "
+            "interval-censored estimate (dashed; each innermost interval's mass spread across "
+            f"it). Dotted: the last visit (day {last_visit:g}); no site is followed beyond "
+            "it.")],
         "agreement": _agreement_figures(agreement, d)}
     agreement_tables = _agreement_tables(agreement)
     for i, (_title, table) in enumerate(agreement_tables):
@@ -205,7 +216,9 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     html = _render(blinded=blinded, allocation_name=allocation_name, generated=generated,
                    options=options, counts=counts, figs=figs, groups=groups, lr=lr,
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
-                   excluded=excluded, outliers=outliers, visits=visits)
+                   excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
+                   files=sorted(p.name for p in d.iterdir()
+                                if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
     written = sorted(p for p in d.iterdir() if p.is_file())
     summary["files"] = sorted([p.name for p in written] + ["summary.json"])
@@ -225,7 +238,8 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             counts: dict[str, int], figs: dict[str, list[FigureFiles]], groups: list[dict],
             lr: Any, times: pd.DataFrame, agreement: AgreementSummary,
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
-            outliers: pd.DataFrame, visits: pd.DataFrame) -> str:
+            outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
+            files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -246,12 +260,19 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
         counts=counts, figures=figs, rules=rules, groups=rows,
         logrank=None if lr is None else {"statistic": f"{lr.statistic:.2f}", "df": lr.df,
                                          "p_value": f"{lr.p_value:.3g}"},
-        times=times, times_html=_html_table(times), excluded=excluded,
-        excluded_html=_html_table(excluded), outliers=outliers,
-        outliers_html=_html_table(outliers), visits=visits, visits_html=_html_table(visits),
+        times=times, times_html=html_table(times, csv="time_to_healing.csv"),
+        excluded=excluded, excluded_html=html_table(excluded, csv="excluded_photos.csv"),
+        outliers=outliers, outliers_html=html_table(outliers), visits=visits,
+        visits_html=html_table(visits, csv="visits.csv"),
+        at_risk_html=html_table(at_risk.rename(columns={"group": "group" if blinded
+                                                        else "arm"}),
+                                caption="Donor sites at risk (not yet healed, still followed)",
+                                csv="numbers_at_risk.csv"),
+        files=files,
         agreement={"available": agreement.available, "message": agreement.message,
                    "verdicts": agreement.verdicts,
-                   "tables": [(t, _html_table(df)) for t, df in agreement_tables]})
+                   "tables": [(t, html_table(df, csv=f"agreement_{i + 1}.csv"))
+                              for i, (t, df) in enumerate(agreement_tables)]})
 
 
 # ------------------------------------------------------------------------------ agreement
@@ -275,8 +296,11 @@ def _agreement_tables(a: AgreementSummary) -> list[tuple[str, pd.DataFrame]]:
     if rows:
         out.append(("Within assessors (hidden repeats)", pd.DataFrame(rows)))
     if not a.dice.empty:
-        cols = ["dice_site", "dice_epithelialized", "dice_raw"]
-        d = a.dice[cols].agg(["count", "mean", "median", "min"]).T.reset_index(names="dice")
+        names = {"dice_site": "whole donor site", "dice_epithelialized": "healed area",
+                 "dice_raw": "raw area"}
+        d = pd.DataFrame([{"dice": name, "n": int(a.dice[c].notna().sum()),
+                           "mean": a.dice[c].mean(), "median": a.dice[c].median(),
+                           "min": a.dice[c].min()} for c, name in names.items()])
         out.append(("Dice: algorithm mask vs corrected masks", d))
     return out
 
@@ -336,11 +360,6 @@ def _table(df: pd.DataFrame, path_csv: Path) -> None:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     atomic_write_bytes(path_csv.with_suffix(".parquet"), buf.getvalue())
-
-
-def _html_table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.2f}",
-                      border=0, classes="data")
 
 
 def _name(allocation: AllocationSource) -> str:

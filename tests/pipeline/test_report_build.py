@@ -349,10 +349,12 @@ def test_reads_from_the_review_tables_feed_agreement(tmp_path):
     html = res.html.read_text()
     assert "fig-agreement_bland_altman" in html and "No assessor reads" not in html
     dice = {r["dice"]: r for r in summary["tables"]["Dice: algorithm mask vs corrected masks"]}
-    assert dice["dice_site"]["count"] == 1 and dice["dice_site"]["mean"] == pytest.approx(1.0)
+    site = dice["whole donor site"]
+    assert site["n"] == 1 and isinstance(site["n"], int) and site["mean"] == pytest.approx(1.0)
+    assert "count 2.00" not in html and ">Dice of</th>" in html
     # algorithm (resampled to 4x8): 16 px epithelialized, 16 raw; the correction: 8 and 24
-    assert dice["dice_epithelialized"]["mean"] == pytest.approx(2 * 8 / (16 + 8))
-    assert dice["dice_raw"]["mean"] == pytest.approx(2 * 16 / (16 + 24))
+    assert dice["healed area"]["mean"] == pytest.approx(2 * 8 / (16 + 8))
+    assert dice["raw area"]["mean"] == pytest.approx(2 * 16 / (16 + 24))
 
 
 def _write_masks(root: Path, photo_id: str) -> str:
