@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.provenance import git_commit, software_version
+from pipeline.report.adam import DICTIONARY, adbds, adtte, populations
 from pipeline.report.assessors import AgreementSummary, agreement_summary, load_reads, mask_loader
+from pipeline.report.compare import arm_effects
 from pipeline.report.figures import (
     FigureFiles,
     plot_bland_altman,
@@ -108,7 +110,7 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
     tmp.chmod(out_dir.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 -> like its parent
     try:
         ctx = _write_contents(tmp, photos, visits, times, agreement, alloc, options,
-                              allocation_name=_name(allocation))
+                              allocation_name=_name(allocation), study=root.name)
         _swap_in(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -120,7 +122,8 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
 # ------------------------------------------------------------------------------- contents
 def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: pd.DataFrame,
                     agreement: AgreementSummary, alloc: dict[str, str] | None,
-                    options: ReportOptions, *, allocation_name: str) -> list[Path]:
+                    options: ReportOptions, *, allocation_name: str,
+                    study: str) -> list[Path]:
     blinded = alloc is None
     label_of = (lambda df: pd.Series(POOLED, index=df.index)) if blinded else (
         lambda df: df["arm"])
@@ -152,6 +155,16 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     lr = None
     if not blinded and len(km) >= 2:
         lr = logrank(times["day"].to_numpy(), times["event"].to_numpy(), times["arm"].to_numpy())
+    pops = populations(visits, times)
+    tte = adtte(times, pops, study=study, threshold=options.threshold)
+    _table(tte, d / "adtte.csv")
+    _table(adbds(visits, pops, study=study), d / "adbds.csv")
+    _table(pd.DataFrame([r for r in DICTIONARY if not (blinded and r[1] == "TRT01P")],
+                        columns=["datasets", "variable", "label", "type", "note"]),
+           d / "data_dictionary.csv")
+    effects = None if blinded or len(km) != 2 else arm_effects(visits, times, pops, options)
+    if effects is not None:
+        _table(effects["by_visit"], d / "difference_by_visit.csv")
 
     last_visit = float(visits["visit_day"].max()) if len(visits) else 1.0
     horizon = last_visit + max(2.0, 0.1 * last_visit)
@@ -207,7 +220,15 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
         "agreement": _agreement_json(agreement, agreement_tables),
         "excluded_photos": excluded.to_dict(orient="records"),
         "area_outliers": outliers.to_dict(orient="records"),
+        "populations": {"ITT": int((pops["ITTFL"] == "Y").sum()),
+                        "PP": int((pops["PPROTFL"] == "Y").sum()),
+                        "definition": POPULATIONS},
     }
+    if effects is not None:
+        summary["effects"] = {"reference": effects["reference"],
+                              "estimates": effects["table"].to_dict(orient="records"),
+                              "difference_by_visit": effects["by_visit"].to_dict(
+                                  orient="records")}
     if not blinded:
         summary["logrank"] = None if lr is None else {
             "statistic": lr.statistic, "p_value": lr.p_value, "df": lr.df}
@@ -217,6 +238,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                    options=options, counts=counts, figs=figs, groups=groups, lr=lr,
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
                    excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
+                   pops=pops, effects=effects,
                    files=sorted(p.name for p in d.iterdir()
                                 if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
@@ -227,6 +249,10 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     return sorted(p for p in d.iterdir() if p.is_file())
 
 
+POPULATIONS = ("ITT (intention to treat): every randomized donor site; a site without a usable "
+               "visit is censored at day 0. PP (per protocol): ITT sites with a usable photo "
+               "that passed QC without any flag at every scheduled visit up to the site's "
+               "event or censoring day. The primary analysis is ITT.")
 _RULES = ("A donor site counts as healed at the first usable visit with healed % at or above "
           "the threshold{confirm}. Visit-day version: the event is dated at that visit. "
           "Interval-censored version: healing happened between the last usable visit below "
@@ -239,7 +265,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             lr: Any, times: pd.DataFrame, agreement: AgreementSummary,
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
             outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
-            files: list[str]) -> str:
+            pops: pd.DataFrame, effects: dict | None, files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -268,7 +294,12 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
                                                         else "arm"}),
                                 caption="Donor sites at risk (not yet healed, still followed)",
                                 csv="numbers_at_risk.csv"),
-        files=files,
+        files=files, populations=POPULATIONS,
+        n_itt=int((pops["ITTFL"] == "Y").sum()), n_pp=int((pops["PPROTFL"] == "Y").sum()),
+        effects=None if effects is None else {
+            "reference": effects["reference"],
+            "table": html_table(effects["table"], csv=None),
+            "by_visit": html_table(effects["by_visit"], csv="difference_by_visit.csv")},
         agreement={"available": agreement.available, "message": agreement.message,
                    "verdicts": agreement.verdicts,
                    "tables": [(t, html_table(df, csv=f"agreement_{i + 1}.csv"))

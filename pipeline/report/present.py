@@ -33,7 +33,9 @@ HEADERS: dict[str, str] = {
     "icc_2_1": "ICC(2,1)", "icc_ci_low": "ICC 95 % CI low", "icc_ci_high": "ICC 95 % CI high",
     "within_sd": "within-rater SD", "repeatability_coefficient": "repeatability coefficient",
     "dice": "Dice of", "mean": "mean", "median": "median", "min": "min",
-    "population": "population", "held": "held for read",
+    "population": "population", "held": "held for read", "estimate": "estimate",
+    "value": "estimate value", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
+    "p_value": "p", "difference": "difference",
 }
 
 
