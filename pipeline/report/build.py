@@ -35,6 +35,7 @@ from pipeline.report.figures import (
     plot_time_to_healing,
     save_figure,
 )
+from pipeline.report.flow import CENSORING_RULES, consort_flow, missing_visits
 from pipeline.report.healing import healing_times
 from pipeline.report.options import ReportError, ReportOptions
 from pipeline.report.present import html_table, numbers_at_risk
@@ -162,6 +163,12 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     _table(pd.DataFrame([r for r in DICTIONARY if not (blinded and r[1] == "TRT01P")],
                         columns=["datasets", "variable", "label", "type", "note"]),
            d / "data_dictionary.csv")
+    subjects = sorted(set(photos["subject_id"]))
+    group_of = {x: POOLED if blinded else alloc.get(x, "unallocated") for x in subjects}
+    flow = consort_flow(photos, visits, times, pops, group_of)
+    missing = missing_visits(visits, pops, group_of)
+    _table(flow, d / "consort_flow.csv")
+    _table(missing, d / "missing_visits.csv")
     effects = None if blinded or len(km) != 2 else arm_effects(visits, times, pops, options)
     if effects is not None:
         _table(effects["by_visit"], d / "difference_by_visit.csv")
@@ -238,7 +245,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                    options=options, counts=counts, figs=figs, groups=groups, lr=lr,
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
                    excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
-                   pops=pops, effects=effects,
+                   pops=pops, effects=effects, flow=flow, missing=missing,
                    files=sorted(p.name for p in d.iterdir()
                                 if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
@@ -265,7 +272,8 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             lr: Any, times: pd.DataFrame, agreement: AgreementSummary,
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
             outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
-            pops: pd.DataFrame, effects: dict | None, files: list[str]) -> str:
+            pops: pd.DataFrame, effects: dict | None, flow: pd.DataFrame,
+            missing: pd.DataFrame, files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -282,7 +290,8 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
         blinded=blinded, allocation_name=allocation_name, generated_utc=generated,
         software_version=software_version(), git_commit=git_commit(),
         threshold=f"{options.threshold:g}", confirm=options.confirm,
-        include_failed_qc=options.include_failed_qc, qc_exclude=sorted(options.qc_exclude),
+        include_failed_qc=options.include_failed_qc,
+        include_held=options.include_held, qc_exclude=sorted(options.qc_exclude),
         counts=counts, figures=figs, rules=rules, groups=rows,
         logrank=None if lr is None else {"statistic": f"{lr.statistic:.2f}", "df": lr.df,
                                          "p_value": f"{lr.p_value:.3g}"},
@@ -294,7 +303,9 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
                                                         else "arm"}),
                                 caption="Donor sites at risk (not yet healed, still followed)",
                                 csv="numbers_at_risk.csv"),
-        files=files, populations=POPULATIONS,
+        files=files, populations=POPULATIONS, censoring_rules=CENSORING_RULES,
+        flow_html=html_table(flow, csv="consort_flow.csv"),
+        missing_html=html_table(missing, csv="missing_visits.csv"),
         n_itt=int((pops["ITTFL"] == "Y").sum()), n_pp=int((pops["PPROTFL"] == "Y").sum()),
         effects=None if effects is None else {
             "reference": effects["reference"],

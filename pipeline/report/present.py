@@ -35,7 +35,10 @@ HEADERS: dict[str, str] = {
     "dice": "Dice of", "mean": "mean", "median": "median", "min": "min",
     "population": "population", "held": "held for read", "estimate": "estimate",
     "value": "estimate value", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
-    "p_value": "p", "difference": "difference",
+    "p_value": "p", "difference": "difference", "stage": "stage", "detail": "detail",
+    "expected": "sites expected", "usable": "usable visits",
+    "all_photos_excluded": "all photos excluded", "missed": "missed (no photo)",
+    "usable_percent": "usable (%)",
 }
 
 

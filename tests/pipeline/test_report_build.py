@@ -28,6 +28,7 @@ T95 = {"S01": 6.0, "S02": 8.0, "S03": 9.0, "S04": 12.0, "S05": 15.0, "S06": 40.0
 DAYS = (0, 3, 5, 7, 10, 14, 21)
 QC_PHOTO = ("S02", 7)       # flagged poor_colour_fit: excluded by default
 FAILED_PHOTO = ("S05", 10)  # processing failed
+HELD_PHOTO = ("S03", 5)     # low model confidence, no read: held out of the endpoints
 FAST = ReportOptions(bootstrap=10)
 
 
@@ -66,7 +67,12 @@ def make_study(root: Path, *, big: tuple[str, int] | None = None
                     measurement={"donor_site_area_mm2": donor,
                                  "epithelialized_area_mm2": donor * h / 100,
                                  "raw_area_mm2": donor * (1 - h / 100), "healed_percent": h},
-                    qc_flags=("poor_colour_fit",) if (subject, day) == QC_PHOTO else ())
+                    qc_flags=("poor_colour_fit",) if (subject, day) == QC_PHOTO else
+                    ("low_confidence",) if (subject, day) == HELD_PHOTO else (),
+                    assessment={"confidence": 0.3 if (subject, day) == HELD_PHOTO else 0.9,
+                                "healed_percent_low": max(0.0, h - 4),
+                                "healed_percent_high": min(100.0, h + 4),
+                                "outline_ambiguity": 0.1, "ood_score": 0.2})
     return ids
 
 
