@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from pipeline.report.flow import CENSORING_RULES, consort_flow, missing_visits
 from pipeline.report.healing import healing_times
 from pipeline.report.options import ReportError, ReportOptions
 from pipeline.report.present import html_table, numbers_at_risk
+from pipeline.report.sensitivity import sensitivity_table
 from pipeline.report.survival import kaplan_meier, logrank, turnbull
 from pipeline.report.tables import (
     AllocationSource,
@@ -98,6 +99,11 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
     blinded = alloc is None
     with opened_store(source) as store:
         photos = photo_table(store, options=options)
+        photo_sets = {
+            "default": photos,
+            "+QC-flagged": photo_table(store, options=replace(options, include_failed_qc=True)),
+            "+QC-flagged +held": photo_table(store, options=replace(
+                options, include_failed_qc=True, include_held=True))}
         reads = load_reads(store)
         root = store.path.parent
     if photos.empty or not (~photos["excluded"]).any():
@@ -110,8 +116,12 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     tmp.chmod(out_dir.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 -> like its parent
     try:
+        sens = sensitivity_table(photo_sets, allocation=alloc, pooled=POOLED,
+                                 alpha=options.alpha)
+        _table(sens, tmp / "sensitivity.csv")
         ctx = _write_contents(tmp, photos, visits, times, agreement, alloc, options,
-                              allocation_name=_name(allocation), study=root.name)
+                              allocation_name=_name(allocation), study=root.name,
+                              sens=sens)
         _swap_in(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -124,7 +134,7 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
 def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: pd.DataFrame,
                     agreement: AgreementSummary, alloc: dict[str, str] | None,
                     options: ReportOptions, *, allocation_name: str,
-                    study: str) -> list[Path]:
+                    study: str, sens: pd.DataFrame) -> list[Path]:
     blinded = alloc is None
     label_of = (lambda df: pd.Series(POOLED, index=df.index)) if blinded else (
         lambda df: df["arm"])
@@ -245,7 +255,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                    options=options, counts=counts, figs=figs, groups=groups, lr=lr,
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
                    excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
-                   pops=pops, effects=effects, flow=flow, missing=missing,
+                   pops=pops, effects=effects, flow=flow, missing=missing, sens=sens,
                    files=sorted(p.name for p in d.iterdir()
                                 if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
@@ -273,7 +283,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
             outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
             pops: pd.DataFrame, effects: dict | None, flow: pd.DataFrame,
-            missing: pd.DataFrame, files: list[str]) -> str:
+            missing: pd.DataFrame, sens: pd.DataFrame, files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -306,6 +316,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
         files=files, populations=POPULATIONS, censoring_rules=CENSORING_RULES,
         flow_html=html_table(flow, csv="consort_flow.csv"),
         missing_html=html_table(missing, csv="missing_visits.csv"),
+        sens_html=html_table(sens, csv="sensitivity.csv"),
         n_itt=int((pops["ITTFL"] == "Y").sum()), n_pp=int((pops["PPROTFL"] == "Y").sum()),
         effects=None if effects is None else {
             "reference": effects["reference"],

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["HazardRatio", "MedianDifference", "cox_hazard_ratio", "cox_interval_midpoint",
-           "median_difference", "mean_difference_by_visit", "reference_arm"]
+           "km_median", "median_difference", "mean_difference_by_visit", "reference_arm"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def cox_interval_midpoint(lower: np.ndarray, upper: np.ndarray, arms: np.ndarray
                                    "at its interval midpoint (Efron ties)")
 
 
-def _km_median(d: np.ndarray, e: np.ndarray) -> float:
+def km_median(d: np.ndarray, e: np.ndarray) -> float:
     """Smallest time where the KM estimate is <= 0.5 (inf when never)."""
     s = 1.0
     for t in np.unique(d[e.astype(bool)]):
@@ -145,12 +145,12 @@ def median_difference(durations: np.ndarray, events: np.ndarray, arms: np.ndarra
     g = np.asarray(arms).astype(str)
     arm = sorted(set(g.tolist()) - {reference})[0]
     ia, ir = np.nonzero(g == arm)[0], np.nonzero(g == reference)[0]
-    diff = _km_median(d[ia], e[ia]) - _km_median(d[ir], e[ir])
+    diff = km_median(d[ia], e[ia]) - km_median(d[ir], e[ir])
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(bootstrap):
         a, r = rng.choice(ia, ia.size), rng.choice(ir, ir.size)
-        v = _km_median(d[a], e[a]) - _km_median(d[r], e[r])
+        v = km_median(d[a], e[a]) - km_median(d[r], e[r])
         if np.isfinite(v):
             boots.append(v)
     ci = (float("nan"), float("nan"))
