@@ -72,7 +72,7 @@ def populations(visits: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> v = pd.DataFrame({"subject_id": ["S1"] * 2 + ["S2"] * 2, "site": "thigh",
     ...                   "visit_day": [0, 7] * 2, "qc_state": ["ok", "ok", "ok", "excluded"]})
-    >>> t = pd.DataFrame({"subject_id": ["S1", "S2"], "site": "thigh", "day": [7, 0]})
+    >>> t = pd.DataFrame({"subject_id": ["S1", "S2"], "site": "thigh", "day": [7, 7]})
     >>> populations(v, t)["PPROTFL"].tolist()
     ['Y', 'N']
     """

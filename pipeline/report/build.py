@@ -35,7 +35,7 @@ from pipeline.report.figures import (
     plot_time_to_healing,
     save_figure,
 )
-from pipeline.report.flow import CENSORING_RULES, consort_flow, missing_visits
+from pipeline.report.flow import CENSORING_RULES, baseline_table, consort_flow, missing_visits
 from pipeline.report.healing import healing_times
 from pipeline.report.options import ReportError, ReportOptions
 from pipeline.report.present import html_table, numbers_at_risk
@@ -177,6 +177,8 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     group_of = {x: POOLED if blinded else alloc.get(x, "unallocated") for x in subjects}
     flow = consort_flow(photos, visits, times, pops, group_of)
     missing = missing_visits(visits, pops, group_of)
+    baseline = baseline_table(visits, group_of)
+    _table(baseline, d / "baseline.csv")
     _table(flow, d / "consort_flow.csv")
     _table(missing, d / "missing_visits.csv")
     effects = None if blinded or len(km) != 2 else arm_effects(visits, times, pops, options)
@@ -256,6 +258,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
                    excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
                    pops=pops, effects=effects, flow=flow, missing=missing, sens=sens,
+                   baseline=baseline,
                    files=sorted(p.name for p in d.iterdir()
                                 if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
@@ -283,7 +286,8 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
             outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
             pops: pd.DataFrame, effects: dict | None, flow: pd.DataFrame,
-            missing: pd.DataFrame, sens: pd.DataFrame, files: list[str]) -> str:
+            missing: pd.DataFrame, sens: pd.DataFrame, baseline: pd.DataFrame,
+            files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -317,6 +321,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
         flow_html=html_table(flow, csv="consort_flow.csv"),
         missing_html=html_table(missing, csv="missing_visits.csv"),
         sens_html=html_table(sens, csv="sensitivity.csv"),
+        baseline_html=html_table(baseline, csv="baseline.csv"),
         n_itt=int((pops["ITTFL"] == "Y").sum()), n_pp=int((pops["PPROTFL"] == "Y").sum()),
         effects=None if effects is None else {
             "reference": effects["reference"],

@@ -86,3 +86,44 @@ def missing_visits(visits: pd.DataFrame, pops: pd.DataFrame,
                          "usable_percent": 100.0 * usable / expected if expected else
                          float("nan")})
     return pd.DataFrame(rows)
+
+
+def baseline_table(visits: pd.DataFrame, group_of: dict[str, str], *,
+                   extra: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Baseline characteristics per group: donor sites, day-0 donor-site area (mean ± SD,
+    median [IQR]), day-0 healed %, sites by location, and ``extra`` subject characteristics
+    (e.g. skin type, thickness group) when the study carries them — otherwise a row says they
+    were not recorded."""
+    v = visits.assign(group=visits["subject_id"].map(group_of))
+    groups = sorted(set(group_of.values()))
+    sites = v.drop_duplicates(["subject_id", "site"])
+    day0 = v[v["visit_day"] == 0]
+
+    def stat(col: str, g: str) -> tuple[str, str]:
+        x = pd.to_numeric(day0.loc[day0["group"] == g, col], errors="coerce").dropna()
+        if x.empty:
+            return "–", "–"
+        q1, med, q3 = x.quantile([.25, .5, .75])
+        sd = f" ± {x.std():.2f}" if len(x) > 1 else ""
+        return f"{x.mean():.2f}{sd} (n = {len(x)})", f"{med:.2f} [{q1:.2f}, {q3:.2f}]"
+
+    rows = [{"characteristic": "donor sites"} | {
+        g: str(int((sites["group"] == g).sum())) for g in groups}]
+    for col, name in (("donor_site_area_cm2", "donor-site area at day 0, cm²"),
+                      ("healed_percent", "healed % at day 0")):
+        s = {g: stat(col, g) for g in groups}
+        rows.append({"characteristic": f"{name}, mean ± SD"} | {g: s[g][0] for g in groups})
+        rows.append({"characteristic": f"{name}, median [IQR]"} | {g: s[g][1] for g in groups})
+    for loc in sorted(set(sites["site"])):
+        rows.append({"characteristic": f"site: {loc}"} | {
+            g: str(int(((sites["group"] == g) & (sites["site"] == loc)).sum()))
+            for g in groups})
+    for name, by_subject in (extra or {}).items():
+        for level in sorted(set(by_subject.values())):
+            rows.append({"characteristic": f"{name}: {level}"} | {
+                g: str(sum(1 for s, x in by_subject.items()
+                           if x == level and group_of.get(s) == g)) for g in groups})
+    if not extra:
+        rows.append({"characteristic": "skin type, thickness group (0.2–0.3 / 0.3–0.5 mm)"} |
+                    {g: "not recorded in the manifest" for g in groups})
+    return pd.DataFrame(rows)

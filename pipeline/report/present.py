@@ -40,7 +40,8 @@ HEADERS: dict[str, str] = {
     "all_photos_excluded": "all photos excluded", "missed": "missed (no photo)",
     "usable_percent": "usable (%)", "photos": "photos used", "threshold_percent":
     "threshold (%)", "confirmed": "confirmed at next visit", "hazard_ratio": "hazard ratio",
-    "hr_ci_low": "HR 95 % CI low", "hr_ci_high": "HR 95 % CI high",
+    "characteristic": "characteristic", "hr_ci_low": "HR 95 % CI low",
+    "hr_ci_high": "HR 95 % CI high",
 }
 
 

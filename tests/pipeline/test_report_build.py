@@ -28,7 +28,7 @@ T95 = {"S01": 6.0, "S02": 8.0, "S03": 9.0, "S04": 12.0, "S05": 15.0, "S06": 40.0
 DAYS = (0, 3, 5, 7, 10, 14, 21)
 QC_PHOTO = ("S02", 7)       # flagged poor_colour_fit: excluded by default
 FAILED_PHOTO = ("S05", 10)  # processing failed
-HELD_PHOTO = ("S03", 5)     # low model confidence, no read: held out of the endpoints
+HELD_PHOTO = ("S04", 3)     # low model confidence, no read: held out of the endpoints
 FAST = ReportOptions(bootstrap=10)
 
 
@@ -465,3 +465,46 @@ def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
     assert str(out / "report" / "unblinded" / "report.html") in res.output
     assert _leaks(out / "report" / "blinded") == []
     assert json.loads((out / "report" / "unblinded" / "summary.json").read_text())["logrank"]
+
+
+# ------------------------------------------------------- populations, flow, effects, ADaM
+def test_held_photo_flow_populations_effects_and_datasets(study, reports):
+    blinded, unblinded = reports
+    held = study[1][HELD_PHOTO]
+    s = json.loads(unblinded.summary.read_text())
+    reasons = {e["photo_id"]: e["exclusion_reason"] for e in s["excluded_photos"]}
+    assert reasons[held] == "held for read: low_confidence"
+    flow = pd.read_csv(unblinded.out_dir / "consort_flow.csv")
+    row = flow[flow["stage"] == "photos held for read"].iloc[0]
+    assert (row["control"], row["msc"]) == (1, 0)  # S04 is control
+    assert flow[flow["stage"] == "randomized donor sites"][["control", "msc"]].values.tolist(
+        ) == [[3, 3]]
+    sens = pd.read_csv(unblinded.out_dir / "sensitivity.csv")
+    assert set(sens["photos"]) == {"default", "+QC-flagged", "+QC-flagged +held"}
+    assert len(sens) == 18 and {"hazard_ratio", "hr_ci_low", "hr_ci_high"} <= set(sens.columns)
+    assert s["populations"]["ITT"] == 6 and 0 < s["populations"]["PP"] < 6
+    est = s["effects"]["estimates"]
+    assert {e["population"] for e in est} == {"ITT", "PP"} and s["effects"]["reference"] == (
+        "control")
+    assert any("APPROXIMATION" in e["estimate"] for e in est)
+    by_visit = pd.read_csv(unblinded.out_dir / "difference_by_visit.csv")
+    assert (by_visit["ci_low"].dropna() <= by_visit["difference"].dropna()).all()
+    at_risk = pd.read_csv(unblinded.out_dir / "numbers_at_risk.csv")
+    assert at_risk["day 0"].tolist() == [3, 3]
+    tte = pd.read_csv(unblinded.out_dir / "adtte.csv")
+    assert set(tte["PARAMCD"]) == {"TTHEAL", "TTHEALIC"} and len(tte) == 12
+    assert {"AVAL", "CNSR", "STARTDY", "ADY", "EVNTDESC", "ITTFL", "PPROTFL", "TRT01P"} <= set(
+        tte.columns)
+    ev = tte[(tte["PARAMCD"] == "TTHEAL") & (tte["CNSR"] == 0)]
+    assert ev["EVNTDESC"].str.startswith("healed").all()
+    bds = pd.read_csv(unblinded.out_dir / "adbds.csv")
+    hp = bds[bds["PARAMCD"] == "HEALPCT"]
+    assert (hp.loc[hp["ABLFL"] == "Y", "AVISITN"] == 0).all()
+    ok = hp.dropna(subset=["AVAL", "BASE"])
+    assert np.allclose(ok["CHG"], ok["AVAL"] - ok["BASE"])
+    assert "TRT01P" not in pd.read_csv(blinded.out_dir / "adtte.csv").columns
+    assert (blinded.out_dir / "data_dictionary.csv").is_file()
+    html = unblinded.html.read_text()
+    for text in ("Populations.", "Missing visits", "Baseline", "Sensitivity", "adtte.csv",
+                 'class="scroll"'):
+        assert text in html
