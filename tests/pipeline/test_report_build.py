@@ -302,7 +302,8 @@ def test_excluded_photos_are_listed(study, reports):
     html = blinded.html.read_text()
     assert ids[QC_PHOTO] in html and ids[FAILED_PHOTO] in html
     summary = json.loads(blinded.summary.read_text())
-    assert summary["counts"]["photos_excluded"] == 2 == blinded.n_excluded
+    assert ex.loc[ids[HELD_PHOTO], "exclusion_reason"] == "held for read: low_confidence"
+    assert summary["counts"]["photos_excluded"] == 3 == blinded.n_excluded
     assert sorted(summary["files"]) == sorted(p.name for p in blinded.files)
 
 
