@@ -314,6 +314,9 @@ def report(
         help="Require confirmation at the next visit.")] = False,
     include_failed_qc: Annotated[bool, typer.Option(
         help="Use photos with excluding QC flags for the endpoints.")] = False,
+    include_held: Annotated[bool, typer.Option(
+        help="Use photos held for a read (low confidence, out of distribution) that no read "
+             "has accepted yet.")] = False,
     qc_exclude: Annotated[str | None, typer.Option(
         help="Comma-separated QC flags that exclude a photo (default: built-in set).")] = None,
     bootstrap: Annotated[int, typer.Option(
@@ -327,7 +330,7 @@ def report(
             f.strip() for f in qc_exclude.split(",") if f.strip())
         options = ReportOptions(threshold=threshold, confirm=confirm,
                                 include_failed_qc=include_failed_qc, qc_exclude=flags,
-                                bootstrap=bootstrap)
+                                include_held=include_held, bootstrap=bootstrap)
         res = build_report(processed, out, allocation=allocation, options=options)
     except ReportError as exc:
         _fail(str(exc))
