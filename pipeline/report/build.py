@@ -25,7 +25,13 @@ import pandas as pd
 
 from pipeline.provenance import git_commit, software_version
 from pipeline.report.adam import DICTIONARY, adbds, adtte, populations
-from pipeline.report.assessors import AgreementSummary, agreement_summary, load_reads, mask_loader
+from pipeline.report.assessors import (
+    AgreementSummary,
+    agreement_summary,
+    load_adjudications,
+    load_reads,
+    mask_loader,
+)
 from pipeline.report.compare import arm_effects
 from pipeline.report.figures import (
     FigureFiles,
@@ -105,12 +111,14 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
             "+QC-flagged +held": photo_table(store, options=replace(
                 options, include_failed_qc=True, include_held=True))}
         reads = load_reads(store)
+        adjudications = load_adjudications(store)
         root = store.path.parent
     if photos.empty or not (~photos["excluded"]).any():
         raise ReportError(f"{root}: no usable processed photo in the study store")
     visits = aggregate_visits(photos, allocation=alloc)
     times = healing_times(visits, threshold=options.threshold, confirm=options.confirm)
-    agreement = agreement_summary(reads, load_mask=mask_loader(root), alpha=options.alpha)
+    agreement = agreement_summary(reads, load_mask=mask_loader(root), alpha=options.alpha,
+                                  adjudications=adjudications)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -342,7 +350,10 @@ def _agreement_tables(a: AgreementSummary) -> list[tuple[str, pd.DataFrame]]:
     if a.algorithm_vs_mean is not None:
         rows.append(_ba_row("algorithm vs mean of assessors", a.algorithm_vs_mean,
                             a.algorithm_vs_mean_icc))
-    rows += [_ba_row(f"algorithm vs {name}", ba, icc) for name, ba, icc in a.algorithm_vs_each]
+    if a.algorithm_vs_adjudicated is not None:
+        rows.append(_ba_row("algorithm vs adjudicated consensus", *a.algorithm_vs_adjudicated))
+    rows += [_ba_row(f"algorithm vs {name} (per-assessor bias)", ba, icc)
+             for name, ba, icc in a.algorithm_vs_each]
     if rows:
         out.append(("Algorithm vs assessors (healed %, algorithm − assessor)", pd.DataFrame(rows)))
     rows = [_ba_row(f"{x} vs {y}", ba, icc) for x, y, ba, icc in a.between]

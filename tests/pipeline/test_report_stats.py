@@ -208,6 +208,14 @@ def test_agreement_summary_on_hand_made_reads():
     assert d["dice_epithelialized"] == pytest.approx(2 * 2 / 5)
     assert d["dice_raw"] == pytest.approx(2 * 1 / 3) and d["dice_site"] == 1.0
     assert dict(s.verdicts) == {"accept": 11, "needs_correction": 1, "unassessable": 1}
+    assert s.algorithm_vs_adjudicated is None
+    # the adjudicated consensus, 3 points below the algorithm (an unassessable one left out)
+    adj = pd.DataFrame({"photo_id": list(algo) + ["p1"],
+                        "estimate_percent": [algo[p] - 3 for p in algo] + [None],
+                        "verdict": ["accept"] * len(algo) + ["unassessable"]})
+    adj = adj.iloc[:-1]
+    ba, _icc = agreement_summary(reads, adjudications=adj).algorithm_vs_adjudicated
+    assert ba.n == len(algo) and ba.bias == pytest.approx(3.0)
 
 
 def test_agreement_without_reads_says_so():
