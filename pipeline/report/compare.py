@@ -49,8 +49,8 @@ def arm_effects(visits: pd.DataFrame, times: pd.DataFrame, pops: pd.DataFrame,
         for name, h in ((f"hazard ratio of healing, {hr.arm} / {ref} ({hr.method})", hr),
                         (f"hazard ratio, {ic.arm} / {ref} ({ic.method})", ic)):
             if not (h.se < 10 and math.isfinite(h.ci[1])):  # a monotone likelihood
-                name += " — NOT ESTIMABLE: complete separation (one arm heals before any " \
-                        "site of the other heals), the ratio runs off to infinity"
+                name += " — NOT ESTIMABLE: monotone likelihood (complete separation), " \
+                        "the ratio runs off to infinity"
             rows.append({"population": pop, "estimate": name, "value": h.hr,
                          "ci_low": h.ci[0], "ci_high": h.ci[1], "p_value": h.p_value,
                          "n": h.n})
