@@ -435,7 +435,8 @@ def test_cli_report_command(study, tmp_path):
 
 
 def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
-    """`donorsite run` (make run) writes both reports after processing (processing faked)."""
+    """`donorsite run` (make run) writes the blinded report after processing, the unblinded
+    one only with --allocation (processing faked)."""
     from types import SimpleNamespace
 
     from typer.testing import CliRunner
@@ -450,7 +451,8 @@ def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
         study / "allocation.csv", index=False)
 
     def fake_process(manifest, settings, **kw):
-        make_study(settings.out_dir)
+        if not (settings.out_dir / "study.sqlite").exists():
+            make_study(settings.out_dir)
         return SimpleNamespace(n_failed=0, new=42, unchanged=0, seconds=0.0)
 
     monkeypatch.setattr(pipeline.process, "process_study", fake_process)
@@ -463,6 +465,11 @@ def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert f"report, blinded: {out / 'report' / 'blinded' / 'report.html'}" in res.output
+    assert not (out / "report" / "unblinded").exists()  # only when the analyst asks
+    assert f"donorsite report --allocation {study / 'allocation.csv'}" in res.output
+    res = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(out),
+                                   "--allocation", str(study / "allocation.csv")])
+    assert res.exit_code == 0, res.output
     assert str(out / "report" / "unblinded" / "report.html") in res.output
     assert _leaks(out / "report" / "blinded") == []
     assert json.loads((out / "report" / "unblinded" / "summary.json").read_text())["logrank"]
