@@ -68,6 +68,9 @@ def run(
     out: Annotated[Path, typer.Option(help="Where results are written.")] = PROJECT_ROOT / "data" / "processed",
     size: Annotated[str, typer.Option(help="Photo size of a generated demo study.")] = "4000x3000",
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    allocation: Annotated[Path | None, typer.Option(
+        help="allocation.csv: also write the unblinded report (the analyst's choice; "
+             "without it only the blinded report is written).")] = None,
 ) -> None:
     """The main job: generate the demo study when RAW holds none, then process every study."""
     settings = Settings(raw_dir=raw, out_dir=out, jobs=jobs)
@@ -95,13 +98,17 @@ def run(
                f"them, study store {settings.store_path}")
     if failed:
         typer.echo(f"{failed} photo(s) failed: see `donorsite status --out {settings.out_dir}`")
-    # the analysts' report, blinded and (from the demo study's allocation) unblinded
-    allocations = [m.parent / "allocation.csv" for m in manifests
-                   if (m.parent / "allocation.csv").is_file()]
+    # the analysts' report: blinded; unblinded only when the analyst passes --allocation
     report(out=settings.out_dir / "report" / "blinded", processed=settings.out_dir)
-    if allocations:
+    if allocation is not None:
         report(out=settings.out_dir / "report" / "unblinded", processed=settings.out_dir,
-               allocation=allocations[0])
+               allocation=allocation)
+    else:
+        found = [m.parent / "allocation.csv" for m in manifests
+                 if (m.parent / "allocation.csv").is_file()]
+        if found:
+            typer.echo(f"unblinded report (analyst only): donorsite report --allocation "
+                       f"{found[0]} --out {settings.out_dir / 'report' / 'unblinded'}")
 
 
 # ------------------------------------------------------------------------------- process
@@ -348,6 +355,9 @@ def report(
         help="Require confirmation at the next visit.")] = False,
     include_failed_qc: Annotated[bool, typer.Option(
         help="Use photos with excluding QC flags for the endpoints.")] = False,
+    include_held: Annotated[bool, typer.Option(
+        help="Use photos held for a read (low confidence, out of distribution) that no read "
+             "has accepted yet.")] = False,
     qc_exclude: Annotated[str | None, typer.Option(
         help="Comma-separated QC flags that exclude a photo (default: built-in set).")] = None,
     bootstrap: Annotated[int, typer.Option(
@@ -361,7 +371,7 @@ def report(
             f.strip() for f in qc_exclude.split(",") if f.strip())
         options = ReportOptions(threshold=threshold, confirm=confirm,
                                 include_failed_qc=include_failed_qc, qc_exclude=flags,
-                                bootstrap=bootstrap)
+                                include_held=include_held, bootstrap=bootstrap)
         res = build_report(processed, out, allocation=allocation, options=options)
     except ReportError as exc:
         _fail(str(exc))

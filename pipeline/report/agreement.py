@@ -4,7 +4,10 @@
   limits of agreement ``bias ± 1.96 sd`` (Bland & Altman 1986).
 * :func:`icc_2_1` — two-way random effects, absolute agreement, single rater (Shrout & Fleiss
   1979 "ICC(2,1)"; McGraw & Wong 1996 "ICC(A,1)") from the two-way ANOVA mean squares, with
-  the F-based confidence interval of McGraw & Wong (the one pingouin reports).
+  the F-based confidence interval of McGraw & Wong (identical to R's ``psych::ICC``, checked
+  to 1e-8 by the R cross-check test). That interval can leave the range an ICC(A,1) can take
+  (its lower end falls below -1 with few targets and a negative estimate), so ``ICC.ci`` is
+  that interval truncated to [-1, 1] and ``ICC.ci_untruncated`` keeps the F-based bounds.
 * :func:`repeatability` — within-rater agreement of repeated reads: Bland–Altman of the pairs,
   the within-subject SD and the repeatability coefficient ``1.96 * sqrt(2) * sw``.
 * :func:`dice` — overlap of two label masks for one class or for the whole donor site.
@@ -45,6 +48,7 @@ class ICC:
     ms_cols: float
     ms_error: float
     form: str = "ICC(2,1)"
+    ci_untruncated: tuple[float, float] = (float("nan"), float("nan"))
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,10 @@ def icc_2_1(ratings: np.ndarray, *, alpha: float = 0.05) -> ICC:
     mse = ss_err / ((n - 1) * (k - 1))
     denom = msr + (k - 1) * mse + k * (msc - mse) / n
     icc = float((msr - mse) / denom) if denom > 0 else float("nan")
-    return ICC(icc, _icc_ci(icc, msr, msc, mse, n, k, alpha), int(n), int(k),
-               float(msr), float(msc), float(mse))
+    raw = _icc_ci(icc, msr, msc, mse, n, k, alpha)
+    ci = tuple(float(np.clip(v, -1.0, 1.0)) if np.isfinite(v) else v for v in raw)
+    return ICC(icc, ci, int(n), int(k), float(msr), float(msc), float(mse),
+               ci_untruncated=raw)
 
 
 def repeatability(first: np.ndarray, second: np.ndarray, *,

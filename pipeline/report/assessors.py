@@ -40,6 +40,7 @@ from pipeline.report.agreement import (
 from pipeline.store import Store
 
 __all__ = ["READ_COLUMNS", "AgreementSummary", "load_reads", "agreement_summary",
+           "load_adjudications",
            "NO_READS_MESSAGE", "mask_loader"]
 
 READ_COLUMNS = ["assessor", "photo_id", "estimate_percent", "verdict", "corrected_mask_file",
@@ -100,16 +101,34 @@ class AgreementSummary:
     within: tuple[tuple[str, Repeatability, ICC], ...] = ()
     dice: pd.DataFrame = field(default_factory=pd.DataFrame)
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    algorithm_vs_adjudicated: tuple[BlandAltman, ICC] | None = None
+
+
+def load_adjudications(store: Store) -> pd.DataFrame:
+    """The latest adjudicated estimate per photo (``photo_id``, ``estimate_percent``,
+    ``verdict``); empty when the store has no adjudication."""
+    tables = {r[0] for r in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    cols = ["photo_id", "estimate_percent", "verdict"]
+    if "review_adjudications" not in tables:
+        return pd.DataFrame(columns=cols)
+    rows = store.conn.execute(
+        "SELECT a.photo_id, a.estimate_percent, a.verdict FROM review_adjudications a "
+        "WHERE a.version = (SELECT MAX(version) FROM review_adjudications b "
+        "WHERE b.photo_id = a.photo_id)").fetchall()
+    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
 
 
 def agreement_summary(reads: pd.DataFrame | None, *,
                       load_mask: Callable[[str], np.ndarray | None] | None = None,
-                      alpha: float = 0.05) -> AgreementSummary:
+                      alpha: float = 0.05,
+                      adjudications: pd.DataFrame | None = None) -> AgreementSummary:
     """Agreement statistics from a reads frame (see :func:`load_reads`).
 
     ``load_mask(path)`` returns a label mask (or None when unreadable); without it no Dice
     is computed. ``pairs`` holds the algorithm-vs-assessor-mean points of the Bland–Altman plot
-    (``photo_id``, ``algorithm``, ``assessors``).
+    (``photo_id``, ``algorithm``, ``assessors``). ``adjudications`` (see
+    :func:`load_adjudications`) adds the algorithm against the adjudicated consensus.
     """
     if reads is None or reads.empty:
         return AgreementSummary(False, NO_READS_MESSAGE)
@@ -171,6 +190,15 @@ def agreement_summary(reads: pd.DataFrame | None, *,
             dice_rows.append({"assessor": row.assessor, "photo_id": row.photo_id,
                               "dice_site": dice(alg, ref), "dice_epithelialized":
                               dice(alg, ref, label=1), "dice_raw": dice(alg, ref, label=2)})
+    adj = None
+    if adjudications is not None and len(adjudications):
+        a = adjudications[adjudications["verdict"] != "unassessable"].dropna(
+            subset=["estimate_percent"]).drop_duplicates("photo_id", keep="last")
+        x = np.column_stack([algo.reindex(a["photo_id"]).to_numpy(float),
+                             a["estimate_percent"].to_numpy(float)])
+        x = x[np.all(np.isfinite(x), axis=1)]
+        if len(x) >= MIN_PAIRS:
+            adj = (bland_altman(x[:, 0], x[:, 1], alpha=alpha), icc_2_1(x, alpha=alpha))
     return AgreementSummary(
         True, f"{n_all} read(s) by {reads['assessor'].nunique()} assessor(s) of "
               f"{reads['photo_id'].nunique()} photo(s).",
@@ -180,7 +208,7 @@ def agreement_summary(reads: pd.DataFrame | None, *,
         algorithm_vs_each=tuple(each), between=tuple(between), within=tuple(within),
         dice=pd.DataFrame(dice_rows, columns=["assessor", "photo_id", "dice_site",
                                               "dice_epithelialized", "dice_raw"]),
-        pairs=pairs.reset_index(drop=True))
+        pairs=pairs.reset_index(drop=True), algorithm_vs_adjudicated=adj)
 
 
 def mask_loader(root: Path) -> Callable[[str], np.ndarray | None]:

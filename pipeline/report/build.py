@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.provenance import git_commit, software_version
-from pipeline.report.assessors import AgreementSummary, agreement_summary, load_reads, mask_loader
+from pipeline.report.adam import DICTIONARY, adbds, adtte, populations
+from pipeline.report.assessors import (
+    AgreementSummary,
+    agreement_summary,
+    load_adjudications,
+    load_reads,
+    mask_loader,
+)
+from pipeline.report.compare import arm_effects
 from pipeline.report.figures import (
     FigureFiles,
     plot_bland_altman,
@@ -33,8 +41,11 @@ from pipeline.report.figures import (
     plot_time_to_healing,
     save_figure,
 )
+from pipeline.report.flow import CENSORING_RULES, baseline_table, consort_flow, missing_visits
 from pipeline.report.healing import healing_times
 from pipeline.report.options import ReportError, ReportOptions
+from pipeline.report.present import html_table, numbers_at_risk
+from pipeline.report.sensitivity import sensitivity_table
 from pipeline.report.survival import kaplan_meier, logrank, turnbull
 from pipeline.report.tables import (
     AllocationSource,
@@ -94,20 +105,31 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
     blinded = alloc is None
     with opened_store(source) as store:
         photos = photo_table(store, options=options)
+        photo_sets = {
+            "default": photos,
+            "+QC-flagged": photo_table(store, options=replace(options, include_failed_qc=True)),
+            "+QC-flagged +held": photo_table(store, options=replace(
+                options, include_failed_qc=True, include_held=True))}
         reads = load_reads(store)
+        adjudications = load_adjudications(store)
         root = store.path.parent
     if photos.empty or not (~photos["excluded"]).any():
         raise ReportError(f"{root}: no usable processed photo in the study store")
     visits = aggregate_visits(photos, allocation=alloc)
     times = healing_times(visits, threshold=options.threshold, confirm=options.confirm)
-    agreement = agreement_summary(reads, load_mask=mask_loader(root), alpha=options.alpha)
+    agreement = agreement_summary(reads, load_mask=mask_loader(root), alpha=options.alpha,
+                                  adjudications=adjudications)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     tmp.chmod(out_dir.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 -> like its parent
     try:
+        sens = sensitivity_table(photo_sets, allocation=alloc, pooled=POOLED,
+                                 alpha=options.alpha)
+        _table(sens, tmp / "sensitivity.csv")
         ctx = _write_contents(tmp, photos, visits, times, agreement, alloc, options,
-                              allocation_name=_name(allocation))
+                              allocation_name=_name(allocation), study=root.name,
+                              sens=sens)
         _swap_in(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -119,7 +141,8 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
 # ------------------------------------------------------------------------------- contents
 def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: pd.DataFrame,
                     agreement: AgreementSummary, alloc: dict[str, str] | None,
-                    options: ReportOptions, *, allocation_name: str) -> list[Path]:
+                    options: ReportOptions, *, allocation_name: str,
+                    study: str, sens: pd.DataFrame) -> list[Path]:
     blinded = alloc is None
     label_of = (lambda df: pd.Series(POOLED, index=df.index)) if blinded else (
         lambda df: df["arm"])
@@ -151,8 +174,33 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     lr = None
     if not blinded and len(km) >= 2:
         lr = logrank(times["day"].to_numpy(), times["event"].to_numpy(), times["arm"].to_numpy())
+    pops = populations(visits, times)
+    tte = adtte(times, pops, study=study, threshold=options.threshold)
+    _table(tte, d / "adtte.csv")
+    _table(adbds(visits, pops, study=study), d / "adbds.csv")
+    _table(pd.DataFrame([r for r in DICTIONARY if not (blinded and r[1] == "TRT01P")],
+                        columns=["datasets", "variable", "label", "type", "note"]),
+           d / "data_dictionary.csv")
+    subjects = sorted(set(photos["subject_id"]))
+    group_of = {x: POOLED if blinded else alloc.get(x, "unallocated") for x in subjects}
+    flow = consort_flow(photos, visits, times, pops, group_of)
+    missing = missing_visits(visits, pops, group_of)
+    baseline = baseline_table(visits, group_of)
+    _table(baseline, d / "baseline.csv")
+    _table(flow, d / "consort_flow.csv")
+    _table(missing, d / "missing_visits.csv")
+    effects = None if blinded or len(km) != 2 else arm_effects(visits, times, pops, options)
+    if effects is not None:
+        _table(effects["by_visit"], d / "difference_by_visit.csv")
 
-    horizon = float(visits["visit_day"].max()) if len(visits) else 1.0
+    last_visit = float(visits["visit_day"].max()) if len(visits) else 1.0
+    horizon = last_visit + max(2.0, 0.1 * last_visit)
+    censored = {g: times[(label_of(times) == g) & ~times["event"].astype(bool)]["day"]
+                .to_numpy(float) for g in km}
+    visit_days = sorted(float(v) for v in visits["visit_day"].unique())
+    at_risk = numbers_at_risk({g: times[label_of(times) == g]["day"].to_numpy(float)
+                               for g in km}, visit_days)
+    _table(at_risk, d / "numbers_at_risk.csv")
     figs = {"curves": [
         save_figure(plot_subject_curves(by_group, threshold=options.threshold),
                     "healing_curves_subjects", d, title="Healed % by day, one line per donor "
@@ -162,10 +210,13 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                     "healing_curves_mean", d, title="Mean healed % by day with its 95 % "
                     "confidence band.")],
         "survival": [save_figure(
-            plot_time_to_healing(km, tb, threshold=options.threshold, horizon=horizon),
+            plot_time_to_healing(km, tb, threshold=options.threshold, horizon=horizon,
+                                 last_visit=last_visit, censored=censored),
             "time_to_healing", d, title="Fraction of donor sites not yet healed: "
-            "Kaplan–Meier on visit days (solid, 95 % band) and Turnbull interval-censored "
-            "estimate (dashed; each innermost interval's mass spread across it).")],
+            "Kaplan–Meier on visit days (solid, 95 % band; + a censored site) and Turnbull "
+            "interval-censored estimate (dashed; each innermost interval's mass spread across "
+            f"it). Dotted: the last visit (day {last_visit:g}); no site is followed beyond "
+            "it.")],
         "agreement": _agreement_figures(agreement, d)}
     agreement_tables = _agreement_tables(agreement)
     for i, (_title, table) in enumerate(agreement_tables):
@@ -196,7 +247,15 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
         "agreement": _agreement_json(agreement, agreement_tables),
         "excluded_photos": excluded.to_dict(orient="records"),
         "area_outliers": outliers.to_dict(orient="records"),
+        "populations": {"ITT": int((pops["ITTFL"] == "Y").sum()),
+                        "PP": int((pops["PPROTFL"] == "Y").sum()),
+                        "definition": POPULATIONS},
     }
+    if effects is not None:
+        summary["effects"] = {"reference": effects["reference"],
+                              "estimates": effects["table"].to_dict(orient="records"),
+                              "difference_by_visit": effects["by_visit"].to_dict(
+                                  orient="records")}
     if not blinded:
         summary["logrank"] = None if lr is None else {
             "statistic": lr.statistic, "p_value": lr.p_value, "df": lr.df}
@@ -205,7 +264,11 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     html = _render(blinded=blinded, allocation_name=allocation_name, generated=generated,
                    options=options, counts=counts, figs=figs, groups=groups, lr=lr,
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
-                   excluded=excluded, outliers=outliers, visits=visits)
+                   excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
+                   pops=pops, effects=effects, flow=flow, missing=missing, sens=sens,
+                   baseline=baseline,
+                   files=sorted(p.name for p in d.iterdir()
+                                if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
     written = sorted(p for p in d.iterdir() if p.is_file())
     summary["files"] = sorted([p.name for p in written] + ["summary.json"])
@@ -214,6 +277,10 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
     return sorted(p for p in d.iterdir() if p.is_file())
 
 
+POPULATIONS = ("ITT (intention to treat): every randomized donor site; a site without a usable "
+               "visit is censored at day 0. PP (per protocol): ITT sites with a usable photo "
+               "that passed QC without any flag at every scheduled visit up to the site's "
+               "event or censoring day. The primary analysis is ITT.")
 _RULES = ("A donor site counts as healed at the first usable visit with healed % at or above "
           "the threshold{confirm}. Visit-day version: the event is dated at that visit. "
           "Interval-censored version: healing happened between the last usable visit below "
@@ -225,7 +292,10 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             counts: dict[str, int], figs: dict[str, list[FigureFiles]], groups: list[dict],
             lr: Any, times: pd.DataFrame, agreement: AgreementSummary,
             agreement_tables: list[tuple[str, pd.DataFrame]], excluded: pd.DataFrame,
-            outliers: pd.DataFrame, visits: pd.DataFrame) -> str:
+            outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
+            pops: pd.DataFrame, effects: dict | None, flow: pd.DataFrame,
+            missing: pd.DataFrame, sens: pd.DataFrame, baseline: pd.DataFrame,
+            files: list[str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -242,16 +312,33 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
         blinded=blinded, allocation_name=allocation_name, generated_utc=generated,
         software_version=software_version(), git_commit=git_commit(),
         threshold=f"{options.threshold:g}", confirm=options.confirm,
-        include_failed_qc=options.include_failed_qc, qc_exclude=sorted(options.qc_exclude),
+        include_failed_qc=options.include_failed_qc,
+        include_held=options.include_held, qc_exclude=sorted(options.qc_exclude),
         counts=counts, figures=figs, rules=rules, groups=rows,
         logrank=None if lr is None else {"statistic": f"{lr.statistic:.2f}", "df": lr.df,
                                          "p_value": f"{lr.p_value:.3g}"},
-        times=times, times_html=_html_table(times), excluded=excluded,
-        excluded_html=_html_table(excluded), outliers=outliers,
-        outliers_html=_html_table(outliers), visits=visits, visits_html=_html_table(visits),
+        times=times, times_html=html_table(times, csv="time_to_healing.csv"),
+        excluded=excluded, excluded_html=html_table(excluded, csv="excluded_photos.csv"),
+        outliers=outliers, outliers_html=html_table(outliers), visits=visits,
+        visits_html=html_table(visits, csv="visits.csv"),
+        at_risk_html=html_table(at_risk.rename(columns={"group": "group" if blinded
+                                                        else "arm"}),
+                                caption="Donor sites at risk (not yet healed, still followed)",
+                                csv="numbers_at_risk.csv"),
+        files=files, populations=POPULATIONS, censoring_rules=CENSORING_RULES,
+        flow_html=html_table(flow, csv="consort_flow.csv"),
+        missing_html=html_table(missing, csv="missing_visits.csv"),
+        sens_html=html_table(sens, csv="sensitivity.csv"),
+        baseline_html=html_table(baseline, csv="baseline.csv"),
+        n_itt=int((pops["ITTFL"] == "Y").sum()), n_pp=int((pops["PPROTFL"] == "Y").sum()),
+        effects=None if effects is None else {
+            "reference": effects["reference"],
+            "table": html_table(effects["table"], csv=None),
+            "by_visit": html_table(effects["by_visit"], csv="difference_by_visit.csv")},
         agreement={"available": agreement.available, "message": agreement.message,
                    "verdicts": agreement.verdicts,
-                   "tables": [(t, _html_table(df)) for t, df in agreement_tables]})
+                   "tables": [(t, html_table(df, csv=f"agreement_{i + 1}.csv"))
+                              for i, (t, df) in enumerate(agreement_tables)]})
 
 
 # ------------------------------------------------------------------------------ agreement
@@ -263,7 +350,10 @@ def _agreement_tables(a: AgreementSummary) -> list[tuple[str, pd.DataFrame]]:
     if a.algorithm_vs_mean is not None:
         rows.append(_ba_row("algorithm vs mean of assessors", a.algorithm_vs_mean,
                             a.algorithm_vs_mean_icc))
-    rows += [_ba_row(f"algorithm vs {name}", ba, icc) for name, ba, icc in a.algorithm_vs_each]
+    if a.algorithm_vs_adjudicated is not None:
+        rows.append(_ba_row("algorithm vs adjudicated consensus", *a.algorithm_vs_adjudicated))
+    rows += [_ba_row(f"algorithm vs {name} (per-assessor bias)", ba, icc)
+             for name, ba, icc in a.algorithm_vs_each]
     if rows:
         out.append(("Algorithm vs assessors (healed %, algorithm − assessor)", pd.DataFrame(rows)))
     rows = [_ba_row(f"{x} vs {y}", ba, icc) for x, y, ba, icc in a.between]
@@ -275,8 +365,11 @@ def _agreement_tables(a: AgreementSummary) -> list[tuple[str, pd.DataFrame]]:
     if rows:
         out.append(("Within assessors (hidden repeats)", pd.DataFrame(rows)))
     if not a.dice.empty:
-        cols = ["dice_site", "dice_epithelialized", "dice_raw"]
-        d = a.dice[cols].agg(["count", "mean", "median", "min"]).T.reset_index(names="dice")
+        names = {"dice_site": "whole donor site", "dice_epithelialized": "healed area",
+                 "dice_raw": "raw area"}
+        d = pd.DataFrame([{"dice": name, "n": int(a.dice[c].notna().sum()),
+                           "mean": a.dice[c].mean(), "median": a.dice[c].median(),
+                           "min": a.dice[c].min()} for c, name in names.items()])
         out.append(("Dice: algorithm mask vs corrected masks", d))
     return out
 
@@ -336,11 +429,6 @@ def _table(df: pd.DataFrame, path_csv: Path) -> None:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     atomic_write_bytes(path_csv.with_suffix(".parquet"), buf.getvalue())
-
-
-def _html_table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.2f}",
-                      border=0, classes="data")
 
 
 def _name(allocation: AllocationSource) -> str:

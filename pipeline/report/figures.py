@@ -111,9 +111,12 @@ def plot_mean_curves(groups: Mapping[str, pd.DataFrame], *, threshold: float,
 
 
 def plot_time_to_healing(km: Mapping[str, KMSummary], tb: Mapping[str, TurnbullSummary], *,
-                         threshold: float, horizon: float) -> Figure:
-    """Fraction not yet healed: Kaplan–Meier on visit days (solid, CI band) and the
-    interval-censored Turnbull estimate (dashed, linear within innermost intervals)."""
+                         threshold: float, horizon: float, last_visit: float | None = None,
+                         censored: Mapping[str, np.ndarray] | None = None) -> Figure:
+    """Fraction not yet healed: Kaplan–Meier on visit days (solid, CI band, ``+`` at each
+    censored site) and the interval-censored Turnbull estimate (dashed, linear within
+    innermost intervals). The axis runs to ``horizon`` (past the last visit, dotted), so a
+    drop at the last visit is not drawn on the frame."""
     fig = Figure(figsize=(5.6, 3.8), layout="constrained")
     ax = fig.subplots()
     for i, label in enumerate(km):
@@ -125,6 +128,10 @@ def plot_time_to_healing(km: Mapping[str, KMSummary], tb: Mapping[str, TurnbullS
         ax.fill_between(t, np.append(k.ci_lower, k.ci_lower[-1]),
                         np.append(k.ci_upper, k.ci_upper[-1]), step="post", color=colour,
                         alpha=0.15, lw=0)
+        c = np.asarray((censored or {}).get(label, ()), float)
+        if c.size:
+            ax.plot(c, [k.at(v) for v in c], "+", color=colour, ms=7, mew=1.2,
+                    label=f"{label}: censored" if i == 0 else None)
         if label in tb:  # linear within innermost intervals (mass spread uniformly)
             b = tb[label]
             tt = np.asarray(b.timeline)
@@ -133,6 +140,8 @@ def plot_time_to_healing(km: Mapping[str, KMSummary], tb: Mapping[str, TurnbullS
             s = np.asarray(b.survival)[keep]
             s = np.append(np.insert(s, 0, 1.0), s[-1] if s.size else 1.0)
             ax.plot(tt, s, color=colour, ls="--", lw=1, label=f"{label}: interval-censored")
+    if last_visit is not None:
+        ax.axvline(last_visit, color="0.5", ls=":", lw=0.8)
     ax.set_xlim(0, horizon)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("day after harvest")

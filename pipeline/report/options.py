@@ -54,6 +54,11 @@ class ReportOptions:
         listed). Photos whose processing failed have no measurement and stay excluded.
     qc_exclude : frozenset of str
         QC flags that exclude a photo.
+    include_held : bool
+        Use photos held for a read (a flag of :data:`pipeline.qc.HOLD_FOR_READ_FLAGS`: low
+        model confidence, out of distribution) that no read has accepted yet. By default
+        such a photo stays out of the endpoints until the latest adjudication, or else the
+        latest read, of it says ``accept``.
     alpha : float
         1 - confidence level of the intervals (0.05: 95 % intervals).
     bootstrap : int
@@ -71,6 +76,7 @@ class ReportOptions:
     confirm: bool = False
     include_failed_qc: bool = False
     qc_exclude: frozenset[str] = field(default_factory=lambda: DEFAULT_QC_EXCLUDE)
+    include_held: bool = False
     alpha: float = 0.05
     bootstrap: int = 300
     seed: int = 0

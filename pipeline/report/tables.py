@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exports import measurements_frame
+from pipeline.qc import HOLD_FOR_READ_FLAGS
 from pipeline.report.options import AllocationError, ReportError, ReportOptions
 from pipeline.store import Store
 
 __all__ = ["visit_table", "photo_table", "aggregate_visits", "read_allocation", "opened_store",
-           "area_outliers",
+           "area_outliers", "read_decisions",
            "VISIT_COLUMNS", "StoreSource", "AllocationSource"]
 
 StoreSource = Store | str | Path
@@ -29,9 +30,10 @@ AllocationSource = str | Path | Mapping[str, str] | pd.DataFrame | None
 #: Columns of the per-visit table (``arm`` only in an unblinded table, after subject_id).
 VISIT_COLUMNS = [
     "subject_id", "site", "visit_day", "healed_percent", "healed_percent_sd",
-    "donor_site_area_cm2", "epithelialized_area_cm2", "raw_area_cm2",
+    "healed_percent_low", "healed_percent_high", "confidence", "donor_site_area_cm2",
+    "epithelialized_area_cm2", "raw_area_cm2",
     "raw_area_vs_day0_percent", "donor_area_vs_site_median_percent", "qc_state", "qc_flags",
-    "n_photos", "n_photos_excluded",
+    "n_photos", "n_photos_excluded", "n_photos_held",
 ]
 
 
@@ -100,14 +102,22 @@ def photo_table(store: Store, *, options: ReportOptions | None = None) -> pd.Dat
 
     Adds ``excluded`` (bool) and ``exclusion_reason`` to the columns of ``measurements.csv``:
     ``failed: <code>`` (processing failed), ``pending`` (not processed), ``no measurement``,
-    or ``qc: <flags>`` (QC flags in ``options.qc_exclude``; only when not
-    ``options.include_failed_qc``).
+    ``qc: <flags>`` (QC flags in ``options.qc_exclude``; only when not
+    ``options.include_failed_qc``) or ``held for read: <flags>`` (flags of
+    :data:`pipeline.qc.HOLD_FOR_READ_FLAGS` and no accepting read; only when not
+    ``options.include_held``). ``held`` says whether a photo carries a hold flag without an
+    accepting read, whatever the options.
     """
     options = options or ReportOptions()
     df = measurements_frame(store).copy()
+    decisions = read_decisions(store)
     reasons: list[str] = []
-    for status, code, healed, flags in zip(df["status"], df["error_code"],
-                                           df["healed_percent"], df["qc_flags"], strict=True):
+    held: list[bool] = []
+    for pid, status, code, healed, flags in zip(df["photo_id"], df["status"], df["error_code"],
+                                                df["healed_percent"], df["qc_flags"],
+                                                strict=True):
+        hold = sorted(set(str(flags or "").split(";")) & HOLD_FOR_READ_FLAGS)
+        held.append(bool(hold) and decisions.get(pid) != "accept")
         hit = sorted(set(str(flags or "").split(";")) & options.qc_exclude)
         if status == "failed":
             reasons.append(f"failed: {code or 'unknown'}")
@@ -117,11 +127,33 @@ def photo_table(store: Store, *, options: ReportOptions | None = None) -> pd.Dat
             reasons.append("no measurement")
         elif hit and not options.include_failed_qc:
             reasons.append("qc: " + ";".join(hit))
+        elif held[-1] and not options.include_held:
+            reasons.append("held for read: " + ";".join(hold))
         else:
             reasons.append("")
+    df["held"] = held
     df["exclusion_reason"] = reasons
     df["excluded"] = df["exclusion_reason"] != ""
     return df
+
+
+_DECISIONS_SQL = {
+    "review_reads": "SELECT photo_id, verdict FROM review_reads ORDER BY created_utc, read_id",
+    "review_adjudications": "SELECT photo_id, verdict FROM review_adjudications "
+                            "ORDER BY version, adjudication_id",
+}
+
+
+def read_decisions(store: Store) -> dict[str, str]:
+    """Per photo, the verdict that decides a hold: the latest adjudication, or else the
+    latest read (empty when the store has no review tables)."""
+    tables = {r[0] for r in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    out: dict[str, str] = {}
+    for table in ("review_reads", "review_adjudications"):  # adjudications override
+        if table in tables:
+            out |= {r[0]: r[1] for r in store.conn.execute(_DECISIONS_SQL[table])}
+    return out
 
 
 def aggregate_visits(photos: pd.DataFrame, *,
@@ -149,11 +181,16 @@ def aggregate_visits(photos: pd.DataFrame, *,
             "subject_id": subject, "site": site, "visit_day": int(day),
             "healed_percent": _mean(use["healed_percent"]),
             "healed_percent_sd": float(use["healed_percent"].std()) if len(use) > 1 else np.nan,
+            "healed_percent_low": _mean(use.get("healed_percent_low", pd.Series(dtype=float))),
+            "healed_percent_high": _mean(use.get("healed_percent_high",
+                                                 pd.Series(dtype=float))),
+            "confidence": _mean(use.get("confidence", pd.Series(dtype=float))),
             "donor_site_area_cm2": _mean(use["donor_site_area_cm2"]),
             "epithelialized_area_cm2": _mean(use["epithelialized_area_cm2"]),
             "raw_area_cm2": _mean(use["raw_area_cm2"]),
             "qc_state": state, "qc_flags": ";".join(flags),
             "n_photos": int(len(use)), "n_photos_excluded": int(len(g) - len(use)),
+            "n_photos_held": int((g["held"] & g["excluded"]).sum()) if "held" in g else 0,
         })
     out = pd.DataFrame(rows)
     day0 = (out[out["visit_day"] == 0].set_index(["subject_id", "site"])["donor_site_area_cm2"])

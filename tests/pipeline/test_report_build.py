@@ -28,6 +28,7 @@ T95 = {"S01": 6.0, "S02": 8.0, "S03": 9.0, "S04": 12.0, "S05": 15.0, "S06": 40.0
 DAYS = (0, 3, 5, 7, 10, 14, 21)
 QC_PHOTO = ("S02", 7)       # flagged poor_colour_fit: excluded by default
 FAILED_PHOTO = ("S05", 10)  # processing failed
+HELD_PHOTO = ("S04", 3)     # low model confidence, no read: held out of the endpoints
 FAST = ReportOptions(bootstrap=10)
 
 
@@ -66,7 +67,12 @@ def make_study(root: Path, *, big: tuple[str, int] | None = None
                     measurement={"donor_site_area_mm2": donor,
                                  "epithelialized_area_mm2": donor * h / 100,
                                  "raw_area_mm2": donor * (1 - h / 100), "healed_percent": h},
-                    qc_flags=("poor_colour_fit",) if (subject, day) == QC_PHOTO else ())
+                    qc_flags=("poor_colour_fit",) if (subject, day) == QC_PHOTO else
+                    ("low_confidence",) if (subject, day) == HELD_PHOTO else (),
+                    assessment={"confidence": 0.3 if (subject, day) == HELD_PHOTO else 0.9,
+                                "healed_percent_low": max(0.0, h - 4),
+                                "healed_percent_high": min(100.0, h + 4),
+                                "outline_ambiguity": 0.1, "ood_score": 0.2})
     return ids
 
 
@@ -296,7 +302,8 @@ def test_excluded_photos_are_listed(study, reports):
     html = blinded.html.read_text()
     assert ids[QC_PHOTO] in html and ids[FAILED_PHOTO] in html
     summary = json.loads(blinded.summary.read_text())
-    assert summary["counts"]["photos_excluded"] == 2 == blinded.n_excluded
+    assert ex.loc[ids[HELD_PHOTO], "exclusion_reason"] == "held for read: low_confidence"
+    assert summary["counts"]["photos_excluded"] == 3 == blinded.n_excluded
     assert sorted(summary["files"]) == sorted(p.name for p in blinded.files)
 
 
@@ -349,10 +356,12 @@ def test_reads_from_the_review_tables_feed_agreement(tmp_path):
     html = res.html.read_text()
     assert "fig-agreement_bland_altman" in html and "No assessor reads" not in html
     dice = {r["dice"]: r for r in summary["tables"]["Dice: algorithm mask vs corrected masks"]}
-    assert dice["dice_site"]["count"] == 1 and dice["dice_site"]["mean"] == pytest.approx(1.0)
+    site = dice["whole donor site"]
+    assert site["n"] == 1 and isinstance(site["n"], int) and site["mean"] == pytest.approx(1.0)
+    assert "count 2.00" not in html and ">Dice of</th>" in html
     # algorithm (resampled to 4x8): 16 px epithelialized, 16 raw; the correction: 8 and 24
-    assert dice["dice_epithelialized"]["mean"] == pytest.approx(2 * 8 / (16 + 8))
-    assert dice["dice_raw"]["mean"] == pytest.approx(2 * 16 / (16 + 24))
+    assert dice["healed area"]["mean"] == pytest.approx(2 * 8 / (16 + 8))
+    assert dice["raw area"]["mean"] == pytest.approx(2 * 16 / (16 + 24))
 
 
 def _write_masks(root: Path, photo_id: str) -> str:
@@ -426,7 +435,8 @@ def test_cli_report_command(study, tmp_path):
 
 
 def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
-    """`donorsite run` (make run) writes both reports after processing (processing faked)."""
+    """`donorsite run` (make run) writes the blinded report after processing, the unblinded
+    one only with --allocation (processing faked)."""
     from types import SimpleNamespace
 
     from typer.testing import CliRunner
@@ -441,7 +451,8 @@ def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
         study / "allocation.csv", index=False)
 
     def fake_process(manifest, settings, **kw):
-        make_study(settings.out_dir)
+        if not (settings.out_dir / "study.sqlite").exists():
+            make_study(settings.out_dir)
         return SimpleNamespace(n_failed=0, new=42, unchanged=0, seconds=0.0)
 
     monkeypatch.setattr(pipeline.process, "process_study", fake_process)
@@ -454,6 +465,54 @@ def test_run_ends_with_blinded_and_unblinded_reports(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert f"report, blinded: {out / 'report' / 'blinded' / 'report.html'}" in res.output
+    assert not (out / "report" / "unblinded").exists()  # only when the analyst asks
+    assert f"donorsite report --allocation {study / 'allocation.csv'}" in res.output
+    res = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(out),
+                                   "--allocation", str(study / "allocation.csv")])
+    assert res.exit_code == 0, res.output
     assert str(out / "report" / "unblinded" / "report.html") in res.output
     assert _leaks(out / "report" / "blinded") == []
     assert json.loads((out / "report" / "unblinded" / "summary.json").read_text())["logrank"]
+
+
+# ------------------------------------------------------- populations, flow, effects, ADaM
+def test_held_photo_flow_populations_effects_and_datasets(study, reports):
+    blinded, unblinded = reports
+    held = study[1][HELD_PHOTO]
+    s = json.loads(unblinded.summary.read_text())
+    reasons = {e["photo_id"]: e["exclusion_reason"] for e in s["excluded_photos"]}
+    assert reasons[held] == "held for read: low_confidence"
+    flow = pd.read_csv(unblinded.out_dir / "consort_flow.csv")
+    row = flow[flow["stage"] == "photos held for read"].iloc[0]
+    assert (row["control"], row["msc"]) == (1, 0)  # S04 is control
+    assert flow[flow["stage"] == "randomized donor sites"][["control", "msc"]].values.tolist(
+        ) == [[3, 3]]
+    sens = pd.read_csv(unblinded.out_dir / "sensitivity.csv")
+    assert set(sens["photos"]) == {"default", "+QC-flagged", "+QC-flagged +held"}
+    assert len(sens) == 18 and {"hazard_ratio", "hr_ci_low", "hr_ci_high"} <= set(sens.columns)
+    assert s["populations"]["ITT"] == 6 and 0 < s["populations"]["PP"] < 6
+    est = s["effects"]["estimates"]
+    assert {e["population"] for e in est} == {"ITT", "PP"} and s["effects"]["reference"] == (
+        "control")
+    assert any("APPROXIMATION" in e["estimate"] for e in est)
+    by_visit = pd.read_csv(unblinded.out_dir / "difference_by_visit.csv")
+    assert (by_visit["ci_low"].dropna() <= by_visit["difference"].dropna()).all()
+    at_risk = pd.read_csv(unblinded.out_dir / "numbers_at_risk.csv")
+    assert at_risk["day 0"].tolist() == [3, 3]
+    tte = pd.read_csv(unblinded.out_dir / "adtte.csv")
+    assert set(tte["PARAMCD"]) == {"TTHEAL", "TTHEALIC"} and len(tte) == 12
+    assert {"AVAL", "CNSR", "STARTDY", "ADY", "EVNTDESC", "ITTFL", "PPROTFL", "TRT01P"} <= set(
+        tte.columns)
+    ev = tte[(tte["PARAMCD"] == "TTHEAL") & (tte["CNSR"] == 0)]
+    assert ev["EVNTDESC"].str.startswith("healed").all()
+    bds = pd.read_csv(unblinded.out_dir / "adbds.csv")
+    hp = bds[bds["PARAMCD"] == "HEALPCT"]
+    assert (hp.loc[hp["ABLFL"] == "Y", "AVISITN"] == 0).all()
+    ok = hp.dropna(subset=["AVAL", "BASE"])
+    assert np.allclose(ok["CHG"], ok["AVAL"] - ok["BASE"])
+    assert "TRT01P" not in pd.read_csv(blinded.out_dir / "adtte.csv").columns
+    assert (blinded.out_dir / "data_dictionary.csv").is_file()
+    html = unblinded.html.read_text()
+    for text in ("Populations.", "Missing visits", "Baseline", "Sensitivity", "adtte.csv",
+                 'class="scroll"'):
+        assert text in html

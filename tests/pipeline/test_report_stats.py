@@ -208,9 +208,28 @@ def test_agreement_summary_on_hand_made_reads():
     assert d["dice_epithelialized"] == pytest.approx(2 * 2 / 5)
     assert d["dice_raw"] == pytest.approx(2 * 1 / 3) and d["dice_site"] == 1.0
     assert dict(s.verdicts) == {"accept": 11, "needs_correction": 1, "unassessable": 1}
+    assert s.algorithm_vs_adjudicated is None
+    # the adjudicated consensus, 3 points below the algorithm (an unassessable one left out)
+    adj = pd.DataFrame({"photo_id": list(algo) + ["p1"],
+                        "estimate_percent": [algo[p] - 3 for p in algo] + [None],
+                        "verdict": ["accept"] * len(algo) + ["unassessable"]})
+    adj = adj.iloc[:-1]
+    ba, _icc = agreement_summary(reads, adjudications=adj).algorithm_vs_adjudicated
+    assert ba.n == len(algo) and ba.bias == pytest.approx(3.0)
 
 
 def test_agreement_without_reads_says_so():
     for reads in (None, pd.DataFrame(columns=["assessor"])):
         s = agreement_summary(reads)
         assert not s.available and s.message == NO_READS_MESSAGE
+
+
+def test_icc_interval_stays_in_range_and_keeps_the_f_bounds():
+    # 5 targets, 2 raters, a negative ICC: the McGraw & Wong lower bound is -1.55 (psych::ICC
+    # gives -1.551225613 for the same data); the reported interval is truncated to [-1, 1].
+    x = np.array([[0.3, 1.2], [-0.9, 0.1], [1.1, -0.6], [-0.2, 0.4], [0.8, -1.3]])
+    icc = icc_2_1(x)
+    assert icc.value < 0
+    assert -1.0 <= icc.ci[0] <= icc.ci[1] <= 1.0
+    assert icc.ci_untruncated[0] < -1.0
+    assert icc.ci[0] == -1.0 and icc.ci[1] == pytest.approx(icc.ci_untruncated[1])
