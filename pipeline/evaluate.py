@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.qc import HOLD_FOR_READ_FLAGS
+
 __all__ = ["compare", "summarise", "study_kind", "evaluate"]
 
 FITZPATRICK_GROUPS = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
@@ -42,6 +44,11 @@ def compare(study: Path, out: Path) -> pd.DataFrame:
     if skin.dtype == object:  # Roman numerals in the truth file
         skin = skin.map({"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}).fillna(skin)
     df["fitzpatrick_group"] = pd.to_numeric(skin, errors="coerce").map(FITZPATRICK_GROUPS)
+    flags = df["qc_flags"] if "qc_flags" in df else pd.Series("", index=df.index)
+    df["held_for_read"] = [bool(set(str(f).split(";")) & HOLD_FOR_READ_FLAGS)
+                           if isinstance(f, str) else False for f in flags]
+    # what the endpoints use by default: measured, and not held for a read
+    df["used"] = df["processed"] & ~df["held_for_read"]
     return df
 
 
@@ -65,7 +72,19 @@ def _stats(d: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarise(df: pd.DataFrame) -> dict[str, Any]:
+    """Error statistics overall, on the photos the endpoints use (not held for a read), by
+    tilt and by Fitzpatrick group, and the mean signed healed % error by visit day."""
     out: dict[str, Any] = {"all": _stats(df)}
+    used = df[df["used"]] if "used" in df else df
+    out["endpoints"] = {**_stats(used), "used_share": (round(float(len(used)) / len(df), 4)
+                                                       if len(df) else None)}
+    out["fitzpatrick_endpoints"] = {g: _stats(d) for g, d in used.groupby("fitzpatrick_group")}
+    day = "visit_day_true" if "visit_day_true" in df else "visit_day"
+    if day in df:
+        ok = used[used["processed"]]
+        out["healed_err_mean_signed_by_day"] = {
+            str(int(k)): round(float(v), 3) for k, v in ok.groupby(day)["healed_err"].mean()
+            .items() if pd.notna(k)}
     out["tilt<=15"] = _stats(df[df["tilt_deg_true"] <= 15])
     out["15<tilt<=35"] = _stats(df[df["tilt_deg_true"] > 15])
     out["fitzpatrick"] = {g: _stats(d) for g, d in df.groupby("fitzpatrick_group")}
