@@ -96,11 +96,12 @@ STARTER_TRAIN = TrainConfig(epochs=12, steps_per_epoch=150, batch_size=8,
                             init_from=None)
 
 SUMMARY = ("Starter donor-site segmentation model (background / epithelialized / raw), "
-           "trained on synthetic donor sites from two independently written appearance models "
-           "and on real wound tissue (FUSeg foot-ulcer photos: raw vs background). **It has "
-           "never seen a real donor-site photograph**: its accuracy on real donor sites is "
-           "unknown until it is validated on them; real-tissue figures below are for foot "
-           "ulcers (raw tissue only).")
+           "trained on synthetic donor sites of appearance model A (its standard and wide "
+           "varieties; appearance model B held out for scoring), on real wound tissue (FUSeg "
+           "foot-ulcer photos, development split: raw vs background) and on outlier pictures "
+           "(all background). **It has never seen a real donor-site photograph**: its accuracy "
+           "on real donor sites is unknown until it is validated on them; real-tissue figures "
+           "below are for foot ulcers (raw tissue only).")
 LIMITATIONS = [
     "No real donor-site photograph was used; real epithelium was never seen in training.",
     "Real tissue comes from one public foot-ulcer dataset (FUSeg), at assumed nominal scales.",
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
                           "validation_studies": [s.seed for s in val_specs],
                           "training": tcfg.seed, "evaluation_study": EVAL_SEED,
                           "held_out_generator_study": LOGO_EVAL_SEED},
-                "initialised_from": init,
+                "initialised_from": portable_path_of(Path(init)) if init else None,
                 "prepared_with": "models.prepare.prepare_synth_study (calibrate, colour-correct, "
                                  "3 px/mm working image); models.fuseg.prepare_fuseg",
                 "training_seconds": train_seconds,
