@@ -113,6 +113,9 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
         reads = load_reads(store)
         adjudications = load_adjudications(store)
         root = store.path.parent
+        from pipeline.finetune import models_used  # which model produced which numbers
+
+        models = models_used(store)
     if photos.empty or not (~photos["excluded"]).any():
         raise ReportError(f"{root}: no usable processed photo in the study store")
     visits = aggregate_visits(photos, allocation=alloc)
@@ -129,7 +132,7 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
         _table(sens, tmp / "sensitivity.csv")
         ctx = _write_contents(tmp, photos, visits, times, agreement, alloc, options,
                               allocation_name=_name(allocation), study=root.name,
-                              sens=sens)
+                              sens=sens, models=models)
         _swap_in(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -142,7 +145,8 @@ def build_report(source: StoreSource, out_dir: str | Path, *,
 def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: pd.DataFrame,
                     agreement: AgreementSummary, alloc: dict[str, str] | None,
                     options: ReportOptions, *, allocation_name: str,
-                    study: str, sens: pd.DataFrame) -> list[Path]:
+                    study: str, sens: pd.DataFrame,
+                    models: list[dict] | None = None) -> list[Path]:
     blinded = alloc is None
     label_of = (lambda df: pd.Series(POOLED, index=df.index)) if blinded else (
         lambda df: df["arm"])
@@ -247,6 +251,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
         "agreement": _agreement_json(agreement, agreement_tables),
         "excluded_photos": excluded.to_dict(orient="records"),
         "area_outliers": outliers.to_dict(orient="records"),
+        "models_used": models or [],
         "populations": {"ITT": int((pops["ITTFL"] == "Y").sum()),
                         "PP": int((pops["PPROTFL"] == "Y").sum()),
                         "definition": POPULATIONS},
@@ -266,7 +271,7 @@ def _write_contents(d: Path, photos: pd.DataFrame, visits: pd.DataFrame, times: 
                    times=times, agreement=agreement, agreement_tables=agreement_tables,
                    excluded=excluded, outliers=outliers, visits=visits, at_risk=at_risk,
                    pops=pops, effects=effects, flow=flow, missing=missing, sens=sens,
-                   baseline=baseline,
+                   baseline=baseline, models=models or [],
                    files=sorted(p.name for p in d.iterdir()
                                 if p.suffix in {".csv", ".parquet"}))
     atomic_write_bytes(d / "report.html", html.encode())
@@ -295,7 +300,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
             outliers: pd.DataFrame, visits: pd.DataFrame, at_risk: pd.DataFrame,
             pops: pd.DataFrame, effects: dict | None, flow: pd.DataFrame,
             missing: pd.DataFrame, sens: pd.DataFrame, baseline: pd.DataFrame,
-            files: list[str]) -> str:
+            files: list[str], models: list[dict]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     text = resources.files("pipeline.report").joinpath("templates/report.html.j2").read_text()
@@ -310,7 +315,7 @@ def _render(*, blinded: bool, allocation_name: str, generated: str, options: Rep
              "tb_ci": _ci(g["turnbull_median_ci"])} for g in groups]
     return env.from_string(text).render(
         blinded=blinded, allocation_name=allocation_name, generated_utc=generated,
-        software_version=software_version(), git_commit=git_commit(),
+        software_version=software_version(), git_commit=git_commit(), models_used=models,
         threshold=f"{options.threshold:g}", confirm=options.confirm,
         include_failed_qc=options.include_failed_qc,
         include_held=options.include_held, qc_exclude=sorted(options.qc_exclude),

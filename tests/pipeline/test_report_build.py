@@ -516,3 +516,13 @@ def test_held_photo_flow_populations_effects_and_datasets(study, reports):
     for text in ("Populations.", "Missing visits", "Baseline", "Sensitivity", "adtte.csv",
                  'class="scroll"'):
         assert text in html
+
+
+def test_report_states_which_model_produced_the_numbers(reports):
+    import json
+
+    for res in reports:
+        used = json.loads(res.summary.read_text())["models_used"]
+        assert len(used) == 1 and used[0]["model"] == "m" and used[0]["sha256"] == "h"
+        assert used[0]["n_results"] > 0
+        assert "Numbers produced by: model m (sha256 h" in res.html.read_text()
