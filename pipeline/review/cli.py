@@ -140,7 +140,11 @@ def settings(
 
 
 @review_app.command("build-queue")
-def build_queue_cmd(processed: Processed = _PROCESSED) -> None:
+def build_queue_cmd(processed: Processed = _PROCESSED,
+                    tiles: Annotated[bool, typer.Option(
+                        help="Also make the deep-zoom tiles of the queued photos now (1-3 s "
+                             "each at 12 MP), so that no assessor waits for them.")] = True,
+                    ) -> None:
     """Assign processed photos that still lack reads to assessors, in a seeded random order."""
     from pipeline.review.errors import QueueError
     from pipeline.review.queue import build_queue
@@ -157,6 +161,19 @@ def build_queue_cmd(processed: Processed = _PROCESSED) -> None:
                f"repeats) over {built.n_photos} readable photos")
     for name, n in built.per_assessor:
         typer.echo(f"  {name}: +{n}")
+    if tiles:
+        from pipeline.review.prebuild import prebuild_pyramids
+
+        cfg, store = _open(processed)
+        with store:
+            def tick(i: int, n: int) -> None:
+                if i == n or i % 20 == 0:
+                    typer.echo(f"  deep-zoom tiles: {i}/{n} photos")
+
+            done, problems = prebuild_pyramids(store.conn, cfg.out_dir, on_photo=tick)
+        typer.echo(f"deep-zoom tiles ready for {done} photos")
+        for p in problems:
+            typer.echo(f"  no tiles (review picture only): {p}", err=True)
 
 
 @review_app.command()
