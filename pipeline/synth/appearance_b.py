@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 
 from pipeline.synth.fields import scaling, srgb_to_linear, translation
 from pipeline.synth.noise_b import fbm, perlin, ridged, worley
-from pipeline.synth.tissue import CELL_MM, MARGIN_MM, SiteModel
+from pipeline.synth.tissue import CELL_MM, SiteModel, site_grid
 
 __all__ = ["build_site_b", "PaletteB", "build_palette_b", "LayersB", "build_layers_b",
            "shade_tissue_b", "DRESSINGS", "TEX_MM"]
@@ -144,10 +144,8 @@ def build_site_b(rng: np.random.Generator, *, width_mm: float, length_mm: float,
     (10.0, 0.0)
     """
     hl, hw = length_mm / 2, width_mm / 2
-    ox, oy = -(hl + MARGIN_MM), -(hw + MARGIN_MM)
-    nx, ny = int(math.ceil(2 * -ox / CELL_MM)) + 1, int(math.ceil(2 * -oy / CELL_MM)) + 1
-    xs = (ox + CELL_MM * np.arange(nx, dtype=np.float32))[None, :]
-    ys = (oy + CELL_MM * np.arange(ny, dtype=np.float32))[:, None]
+    ox, oy, xs, ys = site_grid(hl, hw)
+    nx, ny = xs.shape[1], ys.shape[0]
     inside = _site_mask(rng, xs, ys, hl, hw)
     sdf = _signed_distance(inside)
     inside = sdf < 0

@@ -92,6 +92,25 @@ def _rounded_rect_sdf(x: np.ndarray, y: np.ndarray, hl: float, hw: float, r: flo
     return outside + np.minimum(np.maximum(qx, qy), 0) - r
 
 
+def site_grid(half_length_mm: float, half_width_mm: float
+              ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The site model's grid: origin ``(ox, oy)`` in mm and cell centres ``xs`` (1, nx),
+    ``ys`` (ny, 1), every :data:`CELL_MM`, covering the site and :data:`MARGIN_MM` around it
+    (shared by both appearance models: :class:`SiteModel` is drawn on it).
+
+    Examples
+    --------
+    >>> ox, oy, xs, ys = site_grid(40.0, 20.0)
+    >>> (ox, oy) == (-(40.0 + MARGIN_MM), -(20.0 + MARGIN_MM)), xs.shape[0], ys.shape[1]
+    (True, 1, 1)
+    """
+    ox, oy = -(half_length_mm + MARGIN_MM), -(half_width_mm + MARGIN_MM)
+    nx, ny = int(math.ceil(2 * -ox / CELL_MM)) + 1, int(math.ceil(2 * -oy / CELL_MM)) + 1
+    xs = (ox + CELL_MM * np.arange(nx, dtype=np.float32))[None, :]
+    ys = (oy + CELL_MM * np.arange(ny, dtype=np.float32))[:, None]
+    return ox, oy, xs, ys
+
+
 def build_site(rng: np.random.Generator, *, width_mm: float, length_mm: float,
                t95_days: float, wide: bool = False) -> SiteModel:
     """Draw a donor site and its healing field, scaled so that 95 % heals on ``t95_days``.
@@ -107,10 +126,8 @@ def build_site(rng: np.random.Generator, *, width_mm: float, length_mm: float,
     (10.0, 0.0)
     """
     hl, hw = length_mm / 2, width_mm / 2
-    ox, oy = -(hl + MARGIN_MM), -(hw + MARGIN_MM)
-    nx, ny = int(math.ceil(2 * -ox / CELL_MM)) + 1, int(math.ceil(2 * -oy / CELL_MM)) + 1
-    xs = (ox + CELL_MM * np.arange(nx, dtype=np.float32))[None, :]
-    ys = (oy + CELL_MM * np.arange(ny, dtype=np.float32))[:, None]
+    ox, oy, xs, ys = site_grid(hl, hw)
+    nx, ny = xs.shape[1], ys.shape[0]
     shape = (ny, nx)
     # shape: a slightly bent rounded rectangle with an irregular, ragged-ended edge
     bend = rng.uniform(-0.06, 0.06) * length_mm
