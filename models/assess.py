@@ -87,6 +87,12 @@ class PhotoAssessor:
         ref = NoveltyReference.from_dict(qc["novelty"]) if qc.get("novelty") else None
         return cls(px_per_mm=px_per_mm, thresholds=qc.get("thresholds"), reference=ref)
 
+    @classmethod
+    def for_predictor(cls, predictor: Any) -> PhotoAssessor:
+        """The assessor of a loaded model (its card's ``qc``; none: no novelty)."""
+        return cls.from_card(getattr(predictor, "card", None) or {},
+                             px_per_mm=predictor.config.px_per_mm or 1.0)
+
     def assess(self, working: np.ndarray, proba: np.ndarray, *,
                pixel_area: np.ndarray | None = None) -> Assessment:
         """Certainty, novelty and flags of one photo.

@@ -170,8 +170,7 @@ def evaluate_study(study_dir: str | Path, predictor: Any, *, baseline: Any = Non
     if hasattr(predictor, "predict_proba"):
         from models.assess import PhotoAssessor
 
-        assessor = PhotoAssessor.from_card(getattr(predictor, "card", None) or {},
-                                           px_per_mm=predictor.config.px_per_mm or 1.0)
+        assessor = PhotoAssessor.for_predictor(predictor)
     it: Any = rows
     if progress:
         from tqdm import tqdm

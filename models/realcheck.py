@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.assess import PhotoAssessor
+
 __all__ = ["score_real_raw", "score_no_site_scenes", "SCENES", "EPI_FRAME_LIMIT"]
 
 #: Share of the frame an ulcer photo may have called epithelialized without a flag.
@@ -30,13 +32,6 @@ EPI_FRAME_LIMIT = 0.01
 SCENES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
           "immunohistochemistry", "camera", "coins", "moon", "page", "text", "brick",
           "grass", "gravel", "colorwheel", "retina", "horse", "logo", "clock", "cat")
-
-
-def _assessor(predictor: Any):
-    from models.assess import PhotoAssessor
-
-    return PhotoAssessor.from_card(getattr(predictor, "card", None) or {},
-                                   px_per_mm=predictor.config.px_per_mm or 1.0)
 
 
 def score_real_raw(folder: str | Path, predictor: Any, *, progress: bool = False
@@ -51,7 +46,7 @@ def score_real_raw(folder: str | Path, predictor: Any, *, progress: bool = False
 
     cfg = predictor.config
     raw, epi = cfg.classes.index("raw"), cfg.classes.index("epithelialized")
-    assessor = _assessor(predictor)
+    assessor = PhotoAssessor.for_predictor(predictor)
     samples = find_samples(folder)
     it: Any = samples
     if progress:
@@ -66,19 +61,17 @@ def score_real_raw(folder: str | Path, predictor: Any, *, progress: bool = False
         proba = predictor.predict_proba(img)
         pred = proba.argmax(axis=0)
         t, p = truth == raw, pred == raw
-        inter += int(np.count_nonzero(t & p))
-        t_sum += int(np.count_nonzero(t))
-        p_sum += int(np.count_nonzero(p))
-        a = assessor.assess(img, proba)
-        epi_share = float(np.mean(pred == epi))
+        both, nt, np_ = (int(np.count_nonzero(x)) for x in (t & p, t, p))
+        inter, t_sum, p_sum = inter + both, t_sum + nt, p_sum + np_
+        assessment = assessor.assess(img, proba)
+        a = assessment.as_dict()
+        n_epi = int(np.count_nonzero(pred == epi))
         site = int(np.count_nonzero(pred != 0))
-        rows.append({"photo": Path(s.image).stem, "epi_frame_share": round(epi_share, 4),
-                     "healed_percent": (round(100.0 * float(np.count_nonzero(pred == epi))
-                                              / site, 2) if site else None),
-                     "dice_raw": (round(2 * int(np.count_nonzero(t & p))
-                                        / max(int(t.sum()) + int(p.sum()), 1), 4)),
-                     "flags": list(a.flags), "confidence": a.as_dict()["confidence"],
-                     "ood_score": a.as_dict()["ood_score"]})
+        rows.append({"photo": Path(s.image).stem, "epi_frame_share": round(n_epi / pred.size, 4),
+                     "healed_percent": round(100.0 * n_epi / site, 2) if site else None,
+                     "dice_raw": round(2 * both / max(nt + np_, 1), 4),
+                     "flags": list(assessment.flags),
+                     "confidence": a["confidence"], "ood_score": a["ood_score"]})
     over = [r for r in rows if r["epi_frame_share"] > EPI_FRAME_LIMIT]
     healed = [r["healed_percent"] for r in rows if r["healed_percent"] is not None]
     return {"folder": str(folder), "n_photos": len(rows),
@@ -114,7 +107,7 @@ def score_no_site_scenes(predictor: Any, *, scenes: tuple[str, ...] = SCENES,
     flag (``low_confidence`` / ``out_of_distribution``). Scene pixels are taken as sRGB in
     ``[0, 1]`` like a colour-corrected working image.
     """
-    assessor = _assessor(predictor)
+    assessor = PhotoAssessor.for_predictor(predictor)
     rows = []
     for name in scenes:
         base = _scene(name)
