@@ -150,30 +150,28 @@ def build_queue_cmd(processed: Processed = _PROCESSED,
     from pipeline.review.queue import build_queue
     from pipeline.review.settings import load_study_settings
 
-    _, store = _open(processed)
+    cfg, store = _open(processed)
     with store:
         try:
             built = build_queue(store, settings=load_study_settings(store.conn),
                                 created_by="cli")
         except QueueError as exc:
             _fail(str(exc))
-    typer.echo(f"build {built.build_id}: {built.n_tasks} tasks ({built.n_repeats} hidden "
-               f"repeats) over {built.n_photos} readable photos")
-    for name, n in built.per_assessor:
-        typer.echo(f"  {name}: +{n}")
-    if tiles:
-        from pipeline.review.prebuild import prebuild_pyramids
+        typer.echo(f"build {built.build_id}: {built.n_tasks} tasks ({built.n_repeats} hidden "
+                   f"repeats) over {built.n_photos} readable photos")
+        for name, n in built.per_assessor:
+            typer.echo(f"  {name}: +{n}")
+        if tiles:
+            from pipeline.review.prebuild import prebuild_pyramids
 
-        cfg, store = _open(processed)
-        with store:
             def tick(i: int, n: int) -> None:
                 if i == n or i % 20 == 0:
                     typer.echo(f"  deep-zoom tiles: {i}/{n} photos")
 
             done, problems = prebuild_pyramids(store.conn, cfg.out_dir, on_photo=tick)
-        typer.echo(f"deep-zoom tiles ready for {done} photos")
-        for p in problems:
-            typer.echo(f"  no tiles (review picture only): {p}", err=True)
+            typer.echo(f"deep-zoom tiles ready for {done} photos")
+            for p in problems:
+                typer.echo(f"  no tiles (review picture only): {p}", err=True)
 
 
 @review_app.command()

@@ -63,6 +63,21 @@ def launch(p):
     return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+def signed_in(browser, url: str, name: str, *, landing: str) -> tuple[object, list[str]]:
+    """A 1280x800 page where ``name`` has signed in and landed on ``landing`` (a URL glob),
+    and the list the page's uncaught errors go to."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(url + "/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORDS[name])
+    page.click("#login")
+    page.wait_for_url(landing)
+    return page, problems
+
+
 def test_read_a_photo_end_to_end(study):
     app = create_app(server_config(study), hasher=cheap_hasher())
     tasks = tasks_of(study, "ann")
@@ -189,15 +204,7 @@ def test_coordinator_adjudicates_in_chromium(study):
     with LiveServer(app) as live, playwright_api.sync_playwright() as p:
         browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(20_000)
-            problems: list[str] = []
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(live.url + "/login")
-            page.fill("#name", "cora")
-            page.fill("#password", PASSWORDS["cora"])
-            page.click("#login")
-            page.wait_for_url("**/coord/")
+            page, problems = signed_in(browser, live.url, "cora", landing="**/coord/")
             assert page.text_content("#open-items").startswith("1 ")
             page.click("#open-items")
             page.click("table.reads a.code")

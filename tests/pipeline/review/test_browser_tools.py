@@ -10,8 +10,8 @@ import os
 import pytest
 
 from pipeline.review.app import create_app
-from tests.pipeline.review.reviewkit import PASSWORDS, cheap_hasher, server_config, tasks_of
-from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch
+from tests.pipeline.review.reviewkit import cheap_hasher, server_config, tasks_of
+from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch, signed_in
 
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="Playwright for Python is not installed")
@@ -25,15 +25,7 @@ def test_region_tools_outline_lock_and_long_undo(study):
             playwright_api.sync_playwright() as p:
         browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(20_000)
-            problems: list[str] = []
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(live.url + "/login")
-            page.fill("#name", "ann")
-            page.fill("#password", PASSWORDS["ann"])
-            page.click("#login")
-            page.wait_for_url("**/queue")
+            page, problems = signed_in(browser, live.url, "ann", landing="**/queue")
             page.goto(f"{live.url}/read/{code}")
             page.wait_for_selector("#viewport[data-ready='1']")
             # it opens framed on the donor site (larger than "Fit"); Z frames it again

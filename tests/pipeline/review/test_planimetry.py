@@ -29,7 +29,7 @@ from tests.pipeline.review.reviewkit import (
     server_config,
     tasks_of,
 )
-from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch
+from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch, signed_in
 
 #: A tilted card: the scale changes by ~9 % across the photo.
 PERSPECTIVE = [[0.25, 0.02, 3.0], [0.01, 0.26, -2.0], [2e-4, 1e-4, 1.0]]
@@ -82,13 +82,7 @@ def test_page_numbers_equal_the_pipelines(tmp_path):
             playwright_api.sync_playwright() as p:
         browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(20_000)
-            page.goto(live.url + "/login")
-            page.fill("#name", "ann")
-            page.fill("#password", "pw-ann-0123456789")
-            page.click("#login")
-            page.wait_for_url("**/queue")
+            page, _ = signed_in(browser, live.url, "ann", landing="**/queue")
             page.goto(f"{live.url}/read/{code}")
             page.wait_for_selector("#viewport[data-ready='1']")
 

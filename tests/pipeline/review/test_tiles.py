@@ -16,7 +16,6 @@ from calibration.colour import ColourCorrection
 from pipeline.review.app import create_app
 from pipeline.store import Store
 from tests.pipeline.review.reviewkit import (
-    PASSWORDS,
     cheap_hasher,
     login,
     make_study,
@@ -25,7 +24,7 @@ from tests.pipeline.review.reviewkit import (
     tasks_of,
 )
 from tests.pipeline.review.test_blinding import jpeg_metadata
-from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch, wait_until
+from tests.pipeline.review.test_browser import CHROMIUM, LiveServer, launch, signed_in, wait_until
 
 MATRIX = [[0.9, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.05, 1.1]]
 
@@ -98,15 +97,7 @@ def test_deep_zoom_in_chromium(zstudy):
             playwright_api.sync_playwright() as p:
         browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(20_000)
-            problems: list[str] = []
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(live.url + "/login")
-            page.fill("#name", "ann")
-            page.fill("#password", PASSWORDS["ann"])
-            page.click("#login")
-            page.wait_for_url("**/queue")
+            page, problems = signed_in(browser, live.url, "ann", landing="**/queue")
             page.goto(f"{live.url}/read/{code}")
             page.wait_for_selector("#viewport[data-ready='1']")
             stats = "window.reviewViewer.tileStats"
